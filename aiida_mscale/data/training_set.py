@@ -1,0 +1,338 @@
+"""``TrainingSetData``: labelled atomic configurations for fitting interatomic potentials."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida.orm import ArrayData
+
+from aiida_mscale.mtp.cfg import CfgConfiguration, read_cfg, stress_from_virial, virial_from_stress, write_cfg
+
+__all__ = ['TrainingSetData']
+
+_PER_CONFIGURATION = ('numbers_of_atoms', 'cells', 'pbc', 'energies', 'stresses', 'virials', 'weights', 'source_uuids')
+_PER_ATOM = ('positions', 'atomic_numbers', 'forces')
+
+
+class TrainingSetData(ArrayData):
+    """N atomic configurations with their DFT labels, stored as arrays in the node's repository.
+
+    Arrays (``M`` = total number of atoms over all configurations; atoms of configuration ``k`` are
+    rows ``offsets[k]:offsets[k+1]`` of the per-atom arrays):
+
+    ===================  ===========  ===============================================================
+    name                 shape        meaning and unit
+    ===================  ===========  ===============================================================
+    ``numbers_of_atoms`` (N,)         atoms per configuration
+    ``cells``            (N, 3, 3)    lattice vectors as rows [Angstrom] (zeros where not periodic)
+    ``pbc``              (N, 3)       periodicity along each lattice vector
+    ``positions``        (M, 3)       Cartesian positions [Angstrom]
+    ``atomic_numbers``   (M,)         element of each atom
+    ``energies``         (N,)         total energy [eV]; NaN for an unlabelled configuration
+    ``forces``           (M, 3)       forces [eV/Angstrom]; NaN where unlabelled
+    ``stresses``         (N, 3, 3)    stress [eV/Angstrom^3], ASE sign convention:
+                                      ``sigma = (1/V) dE/d(strain)``, negative under compression
+                                      (the opposite sign of the stress pw.x prints); NaN if absent
+    ``virials``          (N, 3, 3)    MLIP's ``PlusStress`` virial [eV]: ``-V * sigma``; NaN if absent
+    ``weights``          (N,)         per-configuration weight in a fit (default 1)
+    ``source_uuids``     (N,)         UUID of the calculation each label came from ('' if unknown)
+    ===================  ===========  ===============================================================
+
+    ``stresses`` and ``virials`` carry the same information (they agree to floating-point
+    rounding). Both are kept, each exactly as its source gave it, so that a round trip through ASE
+    (which speaks stress) and through MLIP's ``.cfg`` (which speaks virial) is bit-exact.
+
+    Arrays live in the repository, not in the database, so 10^5 configurations stay cheap; the
+    attributes hold only the summary (counts and species).
+    """
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_arrays(
+        cls,
+        numbers_of_atoms,
+        cells,
+        pbc,
+        positions,
+        atomic_numbers,
+        energies=None,
+        forces=None,
+        stresses=None,
+        virials=None,
+        weights=None,
+        source_uuids=None,
+    ) -> 'TrainingSetData':
+        """Build a node from concatenated arrays (see the class docstring for shapes and units).
+
+        Whichever of ``stresses`` and ``virials`` is missing is derived from the other.
+
+        :raises ValueError: naming the inconsistent array.
+        """
+        counts = np.asarray(numbers_of_atoms, dtype=np.int64).reshape(-1)
+        n_conf, n_atoms = len(counts), int(counts.sum())
+        if n_conf == 0:
+            raise ValueError('a training set needs at least one configuration')
+        if np.any(counts <= 0):
+            raise ValueError('every configuration needs at least one atom')
+
+        def _array(value, shape, name, fill=np.nan, dtype=float):
+            if value is None:
+                return np.full(shape, fill, dtype=dtype)
+            array = np.asarray(value, dtype=dtype)
+            if array.shape != shape:
+                raise ValueError(f'`{name}` has shape {array.shape}, expected {shape}')
+            return array
+
+        cells = _array(cells, (n_conf, 3, 3), 'cells')
+        pbc = _array(pbc, (n_conf, 3), 'pbc', dtype=bool)
+        positions = _array(positions, (n_atoms, 3), 'positions')
+        atomic_numbers = _array(atomic_numbers, (n_atoms,), 'atomic_numbers', dtype=np.int64)
+        energies = _array(energies, (n_conf,), 'energies')
+        forces = _array(forces, (n_atoms, 3), 'forces')
+        stresses = None if stresses is None else _array(stresses, (n_conf, 3, 3), 'stresses')
+        virials = None if virials is None else _array(virials, (n_conf, 3, 3), 'virials')
+        weights = _array(weights, (n_conf,), 'weights', fill=1.0)
+        if source_uuids is None:
+            source_uuids = [''] * n_conf
+        source_uuids = np.asarray([str(u) for u in source_uuids], dtype='U36')
+        if source_uuids.shape != (n_conf,):
+            raise ValueError(f'`source_uuids` has {source_uuids.shape[0]} entries for {n_conf} configurations')
+        if np.any(atomic_numbers < 1) or np.any(atomic_numbers > 118):
+            raise ValueError('`atomic_numbers` must be between 1 and 118')
+        if not np.all(np.isfinite(positions)):
+            raise ValueError('`positions` must be finite')
+        if np.any(weights < 0):
+            raise ValueError('`weights` must be non-negative')
+
+        volumes = np.abs(np.linalg.det(cells))
+        periodic = pbc.all(axis=1) & (volumes > 0)
+        if stresses is None and virials is None:
+            stresses = np.full((n_conf, 3, 3), np.nan)
+            virials = np.full((n_conf, 3, 3), np.nan)
+        elif virials is None:
+            virials = np.full((n_conf, 3, 3), np.nan)
+            for k in np.flatnonzero(periodic):
+                virials[k] = virial_from_stress(stresses[k], cells[k])
+        elif stresses is None:
+            stresses = np.full((n_conf, 3, 3), np.nan)
+            for k in np.flatnonzero(periodic):
+                stresses[k] = stress_from_virial(virials[k], cells[k])
+
+        node = cls()
+        for name, array in (
+            ('numbers_of_atoms', counts),
+            ('cells', cells),
+            ('pbc', pbc),
+            ('positions', positions),
+            ('atomic_numbers', atomic_numbers),
+            ('energies', energies),
+            ('forces', forces),
+            ('stresses', stresses),
+            ('virials', virials),
+            ('weights', weights),
+            ('source_uuids', source_uuids),
+        ):
+            node.set_array(name, array)
+        node.base.attributes.set('number_of_configurations', n_conf)
+        node.base.attributes.set('number_of_atoms_total', n_atoms)
+        node.base.attributes.set('species', _species_of(atomic_numbers))
+        node.base.attributes.set('number_labelled', int(np.isfinite(energies).sum()))
+        return node
+
+    # ------------------------------------------------------------------ summary
+    @property
+    def number_of_configurations(self) -> int:
+        """Number of configurations N."""
+        return self.base.attributes.get('number_of_configurations')
+
+    def __len__(self) -> int:
+        return self.number_of_configurations
+
+    @property
+    def species(self) -> list[str]:
+        """Chemical symbols present, ordered by atomic number."""
+        return list(self.base.attributes.get('species'))
+
+    @property
+    def number_labelled(self) -> int:
+        """Configurations with an energy."""
+        return self.base.attributes.get('number_labelled')
+
+    def get_offsets(self) -> np.ndarray:
+        """(N+1,) row offsets of each configuration into the per-atom arrays."""
+        return np.concatenate([[0], np.cumsum(self.get_array('numbers_of_atoms'))])
+
+    def get_arrays(self) -> dict[str, np.ndarray]:
+        """All arrays in a dict, loaded once."""
+        return {name: self.get_array(name) for name in _PER_CONFIGURATION + _PER_ATOM}
+
+    # ------------------------------------------------------------------ ASE
+    @classmethod
+    def from_ase(cls, images) -> 'TrainingSetData':
+        """Build from ASE ``Atoms``, taking energy, forces and stress from each one's calculator results.
+
+        ``atoms.info['weight']`` and ``atoms.info['source_uuid']`` are kept when present.
+        """
+        images = list(images)
+        if not images:
+            raise ValueError('a training set needs at least one configuration')
+        n_conf = len(images)
+        energies = np.full(n_conf, np.nan)
+        stresses = np.full((n_conf, 3, 3), np.nan)
+        forces, has_virial, virials = [], False, np.full((n_conf, 3, 3), np.nan)
+        for k, atoms in enumerate(images):
+            results = dict(atoms.calc.results) if atoms.calc is not None else {}
+            forces.append(np.asarray(results.get('forces', np.full((len(atoms), 3), np.nan)), dtype=float))
+            if 'energy' in results:
+                energies[k] = results['energy']
+            if 'stress' in results:
+                stresses[k] = _voigt_to_full(np.asarray(results['stress'], dtype=float))
+            if 'mlip_virial' in atoms.info:
+                has_virial = True
+                virials[k] = np.asarray(atoms.info['mlip_virial'], dtype=float)
+        return cls.from_arrays(
+            numbers_of_atoms=[len(a) for a in images],
+            cells=np.array([a.cell.array for a in images]),
+            pbc=np.array([a.pbc for a in images]),
+            positions=np.concatenate([a.positions for a in images]),
+            atomic_numbers=np.concatenate([a.numbers for a in images]),
+            energies=energies,
+            forces=np.concatenate(forces),
+            stresses=stresses,
+            virials=virials if has_virial else None,
+            weights=[a.info.get('weight', 1.0) for a in images],
+            source_uuids=[a.info.get('source_uuid', '') for a in images],
+        )
+
+    def to_ase(self) -> list:
+        """Return the configurations as ASE ``Atoms`` with a ``SinglePointCalculator`` holding the labels.
+
+        Stress is given in ASE's Voigt order (xx, yy, zz, yz, xz, xy) [eV/Angstrom^3]; the MLIP virial
+        is in ``atoms.info['mlip_virial']`` [eV], the weight and source UUID in ``atoms.info`` too.
+        """
+        from ase import Atoms
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        arrays = self.get_arrays()
+        offsets = self.get_offsets()
+        images = []
+        for k in range(len(offsets) - 1):
+            rows = slice(offsets[k], offsets[k + 1])
+            atoms = Atoms(
+                numbers=arrays['atomic_numbers'][rows],
+                positions=arrays['positions'][rows],
+                cell=arrays['cells'][k],
+                pbc=arrays['pbc'][k],
+            )
+            results = {}
+            if np.isfinite(arrays['energies'][k]):
+                results['energy'] = float(arrays['energies'][k])
+            if np.all(np.isfinite(arrays['forces'][rows])):
+                results['forces'] = arrays['forces'][rows].copy()
+            if np.all(np.isfinite(arrays['stresses'][k])):
+                results['stress'] = _full_to_voigt(arrays['stresses'][k])
+            if results:
+                atoms.calc = SinglePointCalculator(atoms, **results)
+            if np.all(np.isfinite(arrays['virials'][k])):
+                atoms.info['mlip_virial'] = arrays['virials'][k].copy()
+            atoms.info['weight'] = float(arrays['weights'][k])
+            if arrays['source_uuids'][k]:
+                atoms.info['source_uuid'] = str(arrays['source_uuids'][k])
+            images.append(atoms)
+        return images
+
+    # ------------------------------------------------------------------ MLIP .cfg
+    def to_cfg(self, species: list[str] | None = None) -> str:
+        """Return the set in MLIP's ``.cfg`` format.
+
+        :param species: chemical symbols in the order of the potential's types (type 0 first);
+            default: :attr:`species` (ordered by atomic number).
+        """
+        from ase.data import atomic_numbers as number_of
+
+        species = list(species) if species is not None else self.species
+        type_of = {number_of[s]: t for t, s in enumerate(species)}
+        missing = sorted(set(self.species) - set(species))
+        if missing:
+            raise ValueError(f'species {missing} of the training set are not in the type list {species}')
+        arrays = self.get_arrays()
+        offsets = self.get_offsets()
+        configurations = []
+        for k in range(len(offsets) - 1):
+            rows = slice(offsets[k], offsets[k + 1])
+            periodic = bool(arrays['pbc'][k].all())
+            if arrays['pbc'][k].any() and not periodic:
+                raise ValueError(f'configuration {k} is periodic in some directions only; MLIP .cfg cannot hold it')
+            features = {}
+            if arrays['weights'][k] != 1.0:
+                features['weight'] = repr(float(arrays['weights'][k]))
+            if arrays['source_uuids'][k]:
+                features['source_uuid'] = str(arrays['source_uuids'][k])
+            forces = arrays['forces'][rows]
+            virial = arrays['virials'][k]
+            configurations.append(
+                CfgConfiguration(
+                    types=np.array([type_of[z] for z in arrays['atomic_numbers'][rows]]),
+                    positions=arrays['positions'][rows],
+                    cell=arrays['cells'][k] if periodic else None,
+                    forces=forces if np.all(np.isfinite(forces)) else None,
+                    energy=float(arrays['energies'][k]) if np.isfinite(arrays['energies'][k]) else None,
+                    virial=virial if np.all(np.isfinite(virial)) else None,
+                    features=features,
+                )
+            )
+        return write_cfg(configurations)
+
+    @classmethod
+    def from_cfg(cls, text: str, species: list[str]) -> 'TrainingSetData':
+        """Build from the text of an MLIP ``.cfg`` file.
+
+        :param species: chemical symbols of types 0, 1, ... (the file does not carry them).
+        :raises ValueError: for malformed text or a type index outside ``species``.
+        """
+        from ase.data import atomic_numbers as number_of
+
+        numbers = np.array([number_of[s] for s in species])
+        configurations = read_cfg(text)
+        if not configurations:
+            raise ValueError('the .cfg text holds no configuration')
+        for k, conf in enumerate(configurations):
+            if conf.types.min() < 0 or conf.types.max() >= len(species):
+                raise ValueError(f'configuration {k} has type {conf.types.max()} but only {len(species)} species')
+        nan3 = np.full((3, 3), np.nan)
+        return cls.from_arrays(
+            numbers_of_atoms=[len(c.types) for c in configurations],
+            cells=np.array([c.cell if c.cell is not None else np.zeros((3, 3)) for c in configurations]),
+            pbc=np.array([[c.cell is not None] * 3 for c in configurations]),
+            positions=np.concatenate([c.positions for c in configurations]),
+            atomic_numbers=np.concatenate([numbers[c.types] for c in configurations]),
+            energies=[c.energy if c.energy is not None else np.nan for c in configurations],
+            forces=np.concatenate(
+                [c.forces if c.forces is not None else np.full((len(c.types), 3), np.nan) for c in configurations]
+            ),
+            virials=np.array([c.virial if c.virial is not None else nan3 for c in configurations]),
+            weights=[float(c.features.get('weight', 1.0)) for c in configurations],
+            source_uuids=[c.features.get('source_uuid', '') for c in configurations],
+        )
+
+    def __str__(self) -> str:
+        return (
+            f'{super().__str__()} [{self.number_of_configurations} configurations, '
+            f'{self.number_labelled} labelled, species {"-".join(self.species)}]'
+        )
+
+
+def _species_of(atomic_numbers) -> list[str]:
+    from ase.data import chemical_symbols
+
+    return [chemical_symbols[z] for z in sorted(set(int(z) for z in atomic_numbers))]
+
+
+def _voigt_to_full(stress) -> np.ndarray:
+    if stress.shape == (3, 3):
+        return stress.copy()
+    xx, yy, zz, yz, xz, xy = stress
+    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+
+
+def _full_to_voigt(stress) -> np.ndarray:
+    return np.array([stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]])
