@@ -1,0 +1,46 @@
+"""Root of the ``aiida-mscale`` command: ``aiida-mscale setup``, ``aiida-mscale demo``, ..."""
+
+import sys
+
+import click
+
+
+@click.group('aiida-mscale')
+@click.version_option(package_name='aiida-mscale')
+def cmd_root():
+    """Multiscale battery-materials workflows with AiiDA provenance."""
+
+
+@cmd_root.command('setup')
+@click.option(
+    '--profile',
+    'profile',
+    default=None,
+    help='Use this existing AiiDA profile instead of creating the embedded default `mscale` profile.',
+)
+@click.option('--check', is_flag=True, help='Only report what exists and what is missing; change nothing.')
+def cmd_setup(profile, check):
+    """Create the embedded default setup: profile, computer `localhost`, code `pw@localhost`, pseudo family.
+
+    Idempotent: a second run finds everything in place and says so.
+    """
+    from aiida.manage.configuration import get_config
+
+    from aiida_mscale.setup import bootstrap
+
+    if profile is not None and profile not in get_config(create=True).profile_names:
+        raise click.BadParameter(
+            f'no AiiDA profile named `{profile}` (see `verdi profile list`)', param_hint='--profile'
+        )
+    steps = bootstrap.run(profile or bootstrap.DEFAULT_PROFILE, create=not check)
+    for step in steps:
+        click.echo(str(step))
+    bad = [s for s in steps if s.status in ('missing', 'error')]
+    if bad:
+        hint = 'run `aiida-mscale setup`' if check else 'fix the errors above and run it again'
+        click.echo(f'{len(bad)} item(s) missing or broken: {hint}.', err=True)
+        sys.exit(1)
+    if all(s.status == 'exists' for s in steps):
+        click.echo('Everything is already set up; nothing to do.')
+    elif not check:
+        click.echo('Setup complete.')

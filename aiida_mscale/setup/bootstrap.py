@@ -1,0 +1,223 @@
+"""Embedded-default bootstrap: profile, computer, codes and pseudopotential family.
+
+Every step is idempotent: it inspects what exists, creates only what is missing and says which
+of the two it did. :func:`check` only inspects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+import shutil
+import tempfile
+
+DEFAULT_PROFILE = 'mscale'
+COMPUTER_LABEL = 'localhost'
+PW_CODE_LABEL = 'pw'
+PSEUDO_DIR = pathlib.Path('/usr/share/espresso/pseudo')
+
+#: One consistent functional (PBEsol) from Debian's ``quantum-espresso-data`` (pslibrary files):
+#: ultrasoft where pslibrary offers it, PAW for Fe (the only PBEsol Fe file shipped).
+PSEUDO_FAMILY_LABEL = 'mscale/debian-qe/PBEsol'
+PSEUDO_FILES = {
+    'Li': 'Li.pbesol-s-rrkjus_psl.0.2.1.UPF',
+    'O': 'O.pbesol-n-rrkjus_psl.0.1.UPF',
+    'Co': 'Co.pbesol-spn-rrkjus_psl.0.3.1.UPF',
+    'Ni': 'Ni.pbesol-n-rrkjus_psl.0.1.UPF',
+    'Fe': 'Fe.pbesol-spn-kjpaw_psl.1.0.0.UPF',
+}
+
+#: Environment the localhost jobs need: OpenMPI refuses to start as root without these, and one
+#: OpenMP thread per MPI rank keeps the 2-core machine from being oversubscribed.
+PREPEND_TEXT = '\n'.join(
+    [
+        'export OMPI_ALLOW_RUN_AS_ROOT=1',
+        'export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1',
+        'export OMP_NUM_THREADS=1',
+    ]
+)
+MPIRUN_COMMAND = ['mpirun', '-np', '{tot_num_mpiprocs}']
+
+
+@dataclasses.dataclass
+class Step:
+    """What one bootstrap step found or did."""
+
+    name: str
+    status: str  # 'exists', 'created', 'missing' or 'error'
+    message: str
+
+    def __str__(self) -> str:
+        return f'[{self.status:>7}] {self.name}: {self.message}'
+
+
+# ---------------------------------------------------------------------------------- profile
+def ensure_profile(name: str = DEFAULT_PROFILE, create: bool = True, set_default: bool = True) -> Step:
+    """Create (or find) an AiiDA profile with ``core.sqlite_dos`` storage and the ``core.zeromq`` broker."""
+    from aiida.manage.configuration import create_profile, get_config, load_profile
+    from aiida.plugins import BrokerFactory
+
+    config = get_config(create=True)
+    if name in config.profile_names:
+        profile = config.get_profile(name)
+        load_profile(name, allow_switch=True)
+        return Step(
+            'profile',
+            'exists',
+            f'`{name}` (storage {profile.storage_backend}, broker {profile.process_control_backend or "none"})',
+        )
+    if not create:
+        return Step('profile', 'missing', f'no profile `{name}`: run `aiida-mscale setup`')
+    profile = create_profile(
+        config,
+        name=name,
+        email='mscale@localhost',
+        first_name='aiida-mscale',
+        last_name='user',
+        institution='localhost',
+        storage_backend='core.sqlite_dos',
+        storage_config={},
+        broker_backend='core.zeromq',
+        broker_config=BrokerFactory('core.zeromq').get_default_config(),
+    )
+    config.set_option('runner.poll.interval', 1, scope=profile.name)
+    if set_default or config.default_profile_name is None:
+        config.set_default_profile(profile.name, overwrite=True)
+    config.store()
+    load_profile(profile.name, allow_switch=True)
+    return Step('profile', 'created', f'`{name}` with core.sqlite_dos storage and core.zeromq broker')
+
+
+# ---------------------------------------------------------------------------------- computer
+def ensure_computer(create: bool = True, label: str = COMPUTER_LABEL) -> Step:
+    """Create (or find) the ``localhost`` computer (``core.local`` transport, ``core.direct`` scheduler)."""
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+    from aiida.manage.configuration import get_config, get_profile
+
+    try:
+        computer = orm.load_computer(label)
+    except NotExistent:
+        if not create:
+            return Step('computer', 'missing', f'no computer `{label}`: run `aiida-mscale setup`')
+        workdir = pathlib.Path(get_config().dirpath) / 'scratch' / get_profile().name
+        computer = orm.Computer(
+            label=label,
+            hostname='localhost',
+            description='This machine, set up by aiida-mscale (direct scheduler, OpenMPI as root allowed).',
+            transport_type='core.local',
+            scheduler_type='core.direct',
+            workdir=str(workdir),
+        ).store()
+        computer.set_mpirun_command(MPIRUN_COMMAND)
+        computer.set_prepend_text(PREPEND_TEXT)
+        computer.set_default_mpiprocs_per_machine(1)
+        computer.set_minimum_job_poll_interval(0.5)
+        computer.configure(safe_interval=0)
+        return Step('computer', 'created', f'`{label}` (core.local, core.direct, workdir {workdir})')
+    if not computer.is_configured:
+        if not create:
+            return Step('computer', 'missing', f'computer `{label}` exists but is not configured for this user')
+        computer.configure(safe_interval=0)
+        return Step('computer', 'created', f'configured existing computer `{label}`')
+    return Step('computer', 'exists', f'`{label}` ({computer.transport_type}, {computer.scheduler_type})')
+
+
+# ---------------------------------------------------------------------------------- codes
+def ensure_code(
+    label: str, executable: str, plugin: str, create: bool = True, computer_label: str = COMPUTER_LABEL
+) -> Step:
+    """Create (or find) an installed code ``label@computer`` for ``plugin`` running ``executable``."""
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    full_label = f'{label}@{computer_label}'
+    path = shutil.which(executable)
+    try:
+        code = orm.load_code(full_label)
+    except NotExistent:
+        if path is None:
+            return Step(f'code {full_label}', 'error', f'executable `{executable}` not found on PATH')
+        if not create:
+            return Step(f'code {full_label}', 'missing', f'no code `{full_label}`: run `aiida-mscale setup`')
+        orm.InstalledCode(
+            label=label,
+            computer=orm.load_computer(computer_label),
+            filepath_executable=path,
+            default_calc_job_plugin=plugin,
+            description=f'{executable} on this machine, for {plugin}',
+        ).store()
+        return Step(f'code {full_label}', 'created', f'{path} ({plugin})')
+    if code.default_calc_job_plugin != plugin:
+        return Step(
+            f'code {full_label}', 'error', f'exists but for plugin `{code.default_calc_job_plugin}`, not `{plugin}`'
+        )
+    return Step(f'code {full_label}', 'exists', f'{code.get_executable()} ({plugin})')
+
+
+# ---------------------------------------------------------------------------------- pseudos
+def recommended_cutoffs(upf_path: pathlib.Path) -> tuple[float, float]:
+    """Suggested (wavefunction, charge-density) cutoffs in Ry from a pslibrary UPF file's header.
+
+    pslibrary writes ``Suggested minimum cutoff for wavefunctions:  47. Ry`` (and the same for the
+    charge density) into ``PP_INFO``.
+
+    :raises ValueError: if the file carries no suggestion.
+    """
+    text = upf_path.read_text(errors='replace')[:20000]
+    wfc = re.search(r'Suggested minimum cutoff for wavefunctions:\s*([\d.]+)\s*Ry', text)
+    rho = re.search(r'Suggested minimum cutoff for charge density:\s*([\d.]+)\s*Ry', text)
+    if not (wfc and rho):
+        raise ValueError(f'{upf_path.name} has no suggested cutoffs in its header')
+    return float(wfc.group(1)), float(rho.group(1))
+
+
+def ensure_pseudo_family(create: bool = True, label: str = PSEUDO_FAMILY_LABEL) -> Step:
+    """Create (or find) the PBEsol pseudopotential family with recommended cutoffs (stringency ``normal``)."""
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+    from aiida_pseudo.data.pseudo.upf import UpfData
+    from aiida_pseudo.groups.family import CutoffsPseudoPotentialFamily
+
+    try:
+        family = orm.load_group(label)
+    except NotExistent:
+        missing = [name for name in PSEUDO_FILES.values() if not (PSEUDO_DIR / name).is_file()]
+        if missing:
+            return Step(
+                'pseudo family', 'error', f'{PSEUDO_DIR} lacks {missing}: install Debian `quantum-espresso-data`'
+            )
+        if not create:
+            return Step('pseudo family', 'missing', f'no family `{label}`: run `aiida-mscale setup`')
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in PSEUDO_FILES.values():
+                shutil.copy(PSEUDO_DIR / name, tmp)
+            family = CutoffsPseudoPotentialFamily.create_from_folder(
+                pathlib.Path(tmp),
+                label,
+                description="PBEsol pslibrary pseudopotentials from Debian's quantum-espresso-data",
+                pseudo_type=UpfData,
+            )
+        cutoffs = {}
+        for element, name in PSEUDO_FILES.items():
+            wfc, rho = recommended_cutoffs(PSEUDO_DIR / name)
+            cutoffs[element] = {'cutoff_wfc': wfc, 'cutoff_rho': rho}
+        family.set_cutoffs(cutoffs, 'normal', unit='Ry')
+        return Step('pseudo family', 'created', f'`{label}` ({", ".join(sorted(PSEUDO_FILES))}), cutoffs from UPF')
+    elements = sorted(family.elements)
+    return Step('pseudo family', 'exists', f'`{label}` ({", ".join(elements)})')
+
+
+# ---------------------------------------------------------------------------------- all together
+def run(profile: str = DEFAULT_PROFILE, create: bool = True) -> list[Step]:
+    """Run (or with ``create=False``, only check) every bootstrap step and return what each found or did."""
+    steps = [ensure_profile(profile, create=create)]
+    if steps[0].status == 'missing':
+        return steps
+    steps.append(ensure_computer(create=create))
+    if steps[-1].status in ('missing', 'error'):
+        return steps
+    steps.append(ensure_code(PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw', create=create))
+    steps.append(ensure_pseudo_family(create=create))
+    return steps
