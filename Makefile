@@ -1,0 +1,58 @@
+# aiida-mscale: one command for the demo, one for the tests. Both install what is missing first and are
+# idempotent: finished steps leave a stamp in .mscale/ and are skipped next time.
+#
+#   make demo    install, set up the embedded profile, run examples/demo.py
+#   make test    install, run the whole test suite
+#   make bench   install, run the benchmarks in benchmarks/
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .mscale
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+export OMP_NUM_THREADS := 1
+
+# Debian packages: pw.x and its pseudopotentials, MPI, graphviz for provenance graphs, venv support.
+APT_PACKAGES := quantum-espresso quantum-espresso-data openmpi-bin graphviz python3-venv
+
+.PHONY: install system venv setup demo test bench clean-venv
+
+install: system venv
+
+system: $(STAMPS)/apt.stamp
+$(STAMPS)/apt.stamp: Makefile
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "Debian packages present: $(APT_PACKAGES)"; fi
+	@touch $@
+
+venv: $(STAMPS)/pip.stamp
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+$(STAMPS)/pip.stamp: $(BIN)/python setup.cfg pyproject.toml
+	@mkdir -p $(STAMPS)
+	$(BIN)/python -m pip install -q -e ".[tests,dev]"
+	@touch $@
+
+setup: install
+	$(BIN)/aiida-mscale setup
+
+demo: setup
+	$(BIN)/python examples/demo.py
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean-venv:
+	rm -rf $(VENV) $(STAMPS)
