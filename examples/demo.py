@@ -5,11 +5,12 @@ with ``python examples/demo.py`` on a profile made by ``aiida-mscale setup``.
 
 It builds LiCoO2 (R-3m, two formula units) at lithium contents x = 1, 0.5 and 0, rattles the atoms and strains
 one cell, labels them with :class:`DftLabelingWorkChain` on the daemon, and prints the training set and the
-commands that show its provenance. The DFT settings are deliberately coarse (40 Ry, a k-point spacing of
-0.5 1/Angstrom) so the demo finishes in minutes on a laptop; use the ``moderate`` protocol without overrides
+commands that show its provenance. The DFT settings are deliberately coarse (35 Ry, a k-point spacing of
+0.8 1/Angstrom) so the demo finishes in minutes on a laptop; use the ``moderate`` protocol without overrides
 for labels you would fit a potential to.
 """
 
+import pathlib
 import subprocess
 import sys
 import time
@@ -66,8 +67,8 @@ def main(profile=None):
         overrides={
             'max_concurrent': 2,
             'pw_base': {
-                'kpoints_distance': 0.5,
-                'pw': {'parameters': {'SYSTEM': {'ecutwfc': 40.0, 'ecutrho': 320.0}}},
+                'kpoints_distance': 0.8,
+                'pw': {'parameters': {'SYSTEM': {'ecutwfc': 35.0, 'ecutrho': 280.0}}},
             },
         },
         options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 3600},
@@ -109,9 +110,23 @@ def main(profile=None):
         )
     if 'failures' in node.outputs:
         print(f'Failures: {node.outputs.failures.get_dict()}')
-    graph = f'dft_labeling_{node.pk}'
-    subprocess.run(
-        ['verdi', 'node', 'graph', 'generate', '--process-in', '--process-out', '-f', 'png', str(training_set.pk), graph],
+    graph = pathlib.Path(f'dft_labeling_{node.pk}.png').resolve()
+    drawn = subprocess.run(
+        [
+            'verdi',
+            'node',
+            'graph',
+            'generate',
+            '-a',
+            '4',
+            '-d',
+            '0',
+            '-f',
+            'png',
+            '-O',
+            str(graph),
+            str(training_set.pk),
+        ],
         check=False,
         capture_output=True,
     )
@@ -119,10 +134,15 @@ def main(profile=None):
     print('Inspect it with:')
     print(f'  verdi process show {node.pk}        # inputs, outputs, called PwBaseWorkChains')
     print(f'  verdi process report {node.pk}      # the progress reports above')
-    print(f'  verdi node graph generate {training_set.pk}   # provenance: every PwCalculation feeding the set')
-    print(f'  python -c "from aiida import load_profile, orm; load_profile(); '
-          f'print(orm.load_node({training_set.pk}).to_cfg())"   # the set in MLIP .cfg format')
-    print(f'Provenance graph written to {graph}.png (needs graphviz\'s dot)')
+    print(
+        f'  verdi node graph generate -a 4 -d 0 {training_set.pk}   # provenance: every PwCalculation feeding the set'
+    )
+    print(
+        f'  python -c "from aiida import load_profile, orm; load_profile(); '
+        f'print(orm.load_node({training_set.pk}).to_cfg())"   # the set in MLIP .cfg format'
+    )
+    if drawn.returncode == 0:
+        print(f'Provenance graph of the training set: {graph}')
     return 0
 
 

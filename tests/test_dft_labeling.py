@@ -153,11 +153,16 @@ def test_code_of_the_wrong_plugin_is_refused(pw_code):
     from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
 
     wrong = orm.InstalledCode(
-        label='not-pw', computer=pw_code.computer, filepath_executable='/bin/true', default_calc_job_plugin='core.arithmetic.add'
+        label='not-pw',
+        computer=pw_code.computer,
+        filepath_executable='/bin/true',
+        default_calc_job_plugin='core.arithmetic.add',
     ).store()
     builder = DftLabelingWorkChain.get_builder_from_protocol(pw_code, _configurations(), protocol='fast')
     builder.pw_base.pw.code = wrong
-    with pytest.raises(ValueError, match=r'is for plugin `core.arithmetic.add`, but labelling needs a `quantumespresso.pw`'):
+    with pytest.raises(
+        ValueError, match=r'is for plugin `core.arithmetic.add`, but labelling needs a `quantumespresso.pw`'
+    ):
         _launch(builder)
 
 
@@ -171,5 +176,7 @@ def test_overlapping_atoms_are_refused(pw_code):
     across = orm.StructureData(ase=Atoms('Li2', positions=[[0.1, 0, 0], [3.8, 0, 0]], cell=[4, 4, 4], pbc=True))
     for structure, distance in ((clash, '0.224'), (across, '0.300')):
         builder = DftLabelingWorkChain.get_builder_from_protocol(pw_code, {'bad': structure}, protocol='fast')
-        with pytest.raises(ValueError, match=f'structure `bad` has overlapping atoms: two atoms are {distance} Angstrom'):
+        with pytest.raises(
+            ValueError, match=f'structure `bad` has overlapping atoms: two atoms are {distance} Angstrom'
+        ):
             _launch(builder)

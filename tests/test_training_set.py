@@ -118,7 +118,9 @@ def test_bad_arrays_are_refused(aiida_profile):
     from aiida_mscale.data.training_set import TrainingSetData
 
     with pytest.raises(ValueError, match='`forces` has shape'):
-        TrainingSetData.from_arrays([2], np.eye(3)[None] * 3, [[True] * 3], np.zeros((2, 3)), [3, 3], forces=np.zeros((3, 3)))
+        TrainingSetData.from_arrays(
+            [2], np.eye(3)[None] * 3, [[True] * 3], np.zeros((2, 3)), [3, 3], forces=np.zeros((3, 3))
+        )
     with pytest.raises(ValueError, match='at least one configuration'):
         TrainingSetData.from_ase([])
     node = TrainingSetData.from_ase(_labelled_images())
