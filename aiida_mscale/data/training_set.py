@@ -241,11 +241,12 @@ class TrainingSetData(ArrayData):
         return images
 
     # ------------------------------------------------------------------ MLIP .cfg
-    def to_cfg(self, species: list[str] | None = None) -> str:
-        """Return the set in MLIP's ``.cfg`` format.
+    def to_cfg(self, species: list[str] | None = None, indices=None) -> str:
+        """Return the set (or the configurations ``indices``) in MLIP's ``.cfg`` format.
 
         :param species: chemical symbols in the order of the potential's types (type 0 first);
             default: :attr:`species` (ordered by atomic number).
+        :param indices: optional configuration indices to write, in that order.
         """
         from ase.data import atomic_numbers as number_of
 
@@ -257,7 +258,7 @@ class TrainingSetData(ArrayData):
         arrays = self.get_arrays()
         offsets = self.get_offsets()
         configurations = []
-        for k in range(len(offsets) - 1):
+        for k in range(len(offsets) - 1) if indices is None else indices:
             rows = slice(offsets[k], offsets[k + 1])
             periodic = bool(arrays['pbc'][k].all())
             if arrays['pbc'][k].any() and not periodic:

@@ -28,7 +28,8 @@ sign convention (``sigma = (1/V) dE/d(strain)``, negative under compression) and
 volume in Angstrom^3. ``type`` is a 0-based index into a species list that the file does not
 carry; the caller supplies it (the order of the potential's species).
 
-Floats are written with ``repr`` so that text -> numbers -> text is bit-exact.
+Floats are written as the shortest positional decimal that reads back to the same double (no exponent,
+as MLIP writes), so that text -> numbers -> text is bit-exact.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def stress_from_virial(virial, cell):
 
 
 def _fmt(value) -> str:
-    return repr(float(value))
+    # Shortest positional (never exponent) text that reads back to the same double: exact, and parseable by
+    # readers that, like MLIP's and motep's, expect plain decimals.
+    return np.format_float_positional(float(value), unique=True, trim='0')
 
 
 def write_cfg(configurations, handle=None) -> str:

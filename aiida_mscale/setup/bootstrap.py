@@ -10,11 +10,13 @@ import dataclasses
 import pathlib
 import re
 import shutil
+import sys
 import tempfile
 
 DEFAULT_PROFILE = 'mscale'
 COMPUTER_LABEL = 'localhost'
 PW_CODE_LABEL = 'pw'
+MTP_TRAIN_CODE_LABEL = 'mtp-train'
 PSEUDO_DIR = pathlib.Path('/usr/share/espresso/pseudo')
 
 #: One consistent functional (PBEsol) from Debian's ``quantum-espresso-data`` (pslibrary files):
@@ -133,7 +135,8 @@ def ensure_code(
     from aiida.common.exceptions import NotExistent
 
     full_label = f'{label}@{computer_label}'
-    path = shutil.which(executable)
+    beside_python = pathlib.Path(sys.executable).parent / executable  # console scripts of this environment
+    path = shutil.which(executable) or (str(beside_python) if beside_python.is_file() else None)
     try:
         code = orm.load_code(full_label)
     except NotExistent:
@@ -219,5 +222,6 @@ def run(profile: str = DEFAULT_PROFILE, create: bool = True) -> list[Step]:
     if steps[-1].status in ('missing', 'error'):
         return steps
     steps.append(ensure_code(PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw', create=create))
+    steps.append(ensure_code(MTP_TRAIN_CODE_LABEL, 'mscale-mtp-train', 'mscale.mtp.train', create=create))
     steps.append(ensure_pseudo_family(create=create))
     return steps

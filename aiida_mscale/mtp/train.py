@@ -1,0 +1,167 @@
+"""``mscale-mtp-train``: fit a Moment Tensor Potential with motep and report its errors.
+
+Runs as the executable of ``MtpTrainCalculation`` (no AiiDA import). Reads ``input.json``::
+
+    {
+      "species": ["Li", "Co", "O"],          # type order of the potential
+      "initial_potential": "initial.mtp",    # untrained template or a previous fit (warm start)
+      "training": "train.cfg",               # MLIP .cfg with energies, forces, virials
+      "validation": "validation.cfg",        # or null
+      "loss": {"energy_weight": 1.0, "forces_weight": 0.01, "stress_weight": 0.001},
+      "steps": [{"method": "minimize", "kwargs": {"method": "BFGS", "options": {"maxiter": 1000}}}],
+      "seed": 42,
+      "engine": "cext"
+    }
+
+and writes ``final.mtp`` (MLIP layout, coefficients bit-exact), ``learning_curve.json`` (the loss after
+every optimizer iteration, per step) and ``errors.json`` (RMSE and MAX of energy per atom [meV/atom],
+forces [meV/Angstrom] and stress [GPa] on the training and validation sets, evaluated afresh with the final
+potential). Method: Shapeev, Multiscale Model. Simul. 14, 1153 (2016); fit by motep's loss (energy, forces,
+stress terms with the given weights).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+#: eV/Angstrom^3 in GPa.
+EV_PER_ANG3_IN_GPA = 160.21766208
+
+
+class _LossRecorder(logging.Handler):
+    """Collect the ``loss N: value`` lines motep's optimizer callback logs after each iteration."""
+
+    pattern = re.compile(r'^loss (\d+): ([-+0-9.eEnaif]+)$')
+
+    def __init__(self):
+        super().__init__(level=logging.INFO)
+        self.values: list[float] = []
+
+    def emit(self, record):
+        match = self.pattern.match(record.getMessage())
+        if match:
+            self.values.append(float(match.group(2)))
+
+
+def evaluate_errors(images, calculator) -> dict:
+    """RMSE and MAX errors of ``calculator`` against the labels carried by ``images``.
+
+    :param images: ASE Atoms whose ``info['targets']`` holds ``energy`` [eV], ``forces`` [eV/A] and optionally
+        ``stress`` (3x3, ASE sign, eV/A^3).
+    :return: ``{'energy_per_atom': {'rmse', 'max'} [meV/atom], 'forces': ... [meV/A], 'stress': ... [GPa], 'n'}``.
+    """
+    de, df, ds = [], [], []
+    for atoms in images:
+        targets = atoms.info['targets']
+        atoms = atoms.copy()
+        atoms.calc = calculator
+        de.append((atoms.get_potential_energy() - targets['energy']) / len(atoms) * 1000.0)
+        df.append(((atoms.get_forces() - targets['forces']) * 1000.0).ravel())
+        if targets.get('stress') is not None:
+            ds.append(((atoms.get_stress(voigt=False) - targets['stress']) * EV_PER_ANG3_IN_GPA).ravel())
+
+    def stats(values):
+        values = np.concatenate([np.atleast_1d(v) for v in values]) if values else np.array([])
+        if values.size == 0:
+            return {'rmse': None, 'max': None}
+        return {'rmse': float(np.sqrt(np.mean(values**2))), 'max': float(np.max(np.abs(values)))}
+
+    return {'n': len(images), 'energy_per_atom': stats(de), 'forces': stats(df), 'stress': stats(ds)}
+
+
+def read_labelled_cfg(path: Path, species: list[str]) -> list:
+    """Read a ``.cfg`` with our reader into ASE Atoms carrying their labels in ``info['targets']``."""
+    from ase import Atoms
+
+    from aiida_mscale.mtp.cfg import read_cfg, stress_from_virial
+
+    images = []
+    for conf in read_cfg(path.read_text()):
+        atoms = Atoms(symbols=[species[t] for t in conf.types], positions=conf.positions, cell=conf.cell, pbc=True)
+        if conf.energy is None or conf.forces is None:
+            raise ValueError(f'{path.name}: a configuration without energy or forces cannot be fitted')
+        atoms.info['targets'] = {
+            'energy': conf.energy,
+            'forces': conf.forces,
+            'stress': None if conf.virial is None else stress_from_virial(conf.virial, conf.cell),
+        }
+        images.append(atoms)
+    return images
+
+
+def train(inputs: dict, workdir: Path = Path('.')) -> dict:
+    """Fit the potential described by ``inputs`` (see the module docstring); return the error table."""
+    import motep.io
+    from ase.data import atomic_numbers
+    from motep.calculator import make_calculator
+    from motep.io.mlip.mtp import read_mtp
+    from motep.train import Trainer
+
+    from aiida_mscale.mtp.potential_file import MtpPotential
+    from aiida_mscale.mtp.potential_file import read_mtp as read_mtp_exact
+
+    species = list(inputs['species'])
+    numbers = [atomic_numbers[s] for s in species]
+    initial = workdir / inputs['initial_potential']
+    read_mtp_exact(initial)  # a malformed file fails here with a message naming the line
+    data = read_mtp(str(initial))
+    data.species = numbers
+    training_images = motep.io.read(str(workdir / inputs['training']), species=numbers)
+
+    recorder = _LossRecorder()
+    motep_logger = logging.getLogger('motep')
+    motep_logger.setLevel(logging.INFO)
+    motep_logger.addHandler(recorder)
+    learning_curve = []
+    steps = inputs.get('steps') or [{'method': 'minimize', 'kwargs': {'method': 'BFGS'}}]
+    for index, step in enumerate(steps):
+        start = len(recorder.values)
+        trainer = Trainer(
+            data,
+            seed=int(inputs.get('seed', 42)),
+            engine=inputs.get('engine', 'cext'),
+            loss=inputs.get('loss'),
+            steps=[step],
+        )
+        trainer.train(training_images)
+        learning_curve.append({'step': index, 'method': step.get('method'), 'loss': recorder.values[start:]})
+    motep_logger.removeHandler(recorder)
+
+    final = MtpPotential.from_motep(data)
+    final.write(workdir / 'final.mtp')
+
+    calculator = make_calculator(data, engine=inputs.get('engine', 'cext'))
+    errors = {'training': evaluate_errors(read_labelled_cfg(workdir / inputs['training'], species), calculator)}
+    if inputs.get('validation'):
+        images = read_labelled_cfg(workdir / inputs['validation'], species)
+        errors['validation'] = evaluate_errors(images, calculator)
+    (workdir / 'learning_curve.json').write_text(json.dumps(learning_curve))
+    (workdir / 'errors.json').write_text(json.dumps(errors, indent=2))
+    return errors
+
+
+def main(argv=None) -> int:
+    """Command-line entry point: ``mscale-mtp-train input.json``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print('usage: mscale-mtp-train input.json', file=sys.stderr)
+        return 2
+    path = Path(argv[0])
+    try:
+        inputs = json.loads(path.read_text())
+        errors = train(inputs, workdir=path.parent)
+    except (OSError, ValueError, KeyError) as exception:
+        print(f'ERROR: {exception}', file=sys.stderr)
+        return 1
+    print(json.dumps(errors, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
