@@ -15,8 +15,11 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMP_NUM_THREADS := 1
 
-# Debian packages: pw.x and its pseudopotentials, MPI, graphviz for provenance graphs, venv support.
-APT_PACKAGES := quantum-espresso quantum-espresso-data openmpi-bin graphviz python3-venv
+# Debian packages: pw.x and its pseudopotentials, MPI, graphviz for provenance graphs, venv support, and
+# FEniCSx (dolfinx 0.5) for the continuum solvers, which run under Debian's /usr/bin/python3 (numpy 1.x),
+# apart from the venv (numpy 2).
+APT_PACKAGES := quantum-espresso quantum-espresso-data openmpi-bin graphviz python3-venv \
+	python3-dolfinx python3-scipy g++
 
 .PHONY: install system venv lammps-plugin setup demo test bench clean-venv
 
