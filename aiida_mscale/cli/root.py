@@ -44,3 +44,6 @@ def cmd_setup(profile, check):
         click.echo('Everything is already set up; nothing to do.')
     elif not check:
         click.echo('Setup complete.')
+
+
+from aiida_mscale.cli import report  # noqa: E402, F401  (registers `aiida-mscale report` on cmd_root)

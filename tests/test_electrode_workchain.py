@@ -1,0 +1,259 @@
+"""ElectrodeWorkChain on user-given D(x) and OCV(x): rate capability, phase boundary, D_eff, provenance, report."""
+
+import numpy as np
+import pytest
+
+KB = 8.617333262e-5  # eV/K
+RT_F = 8.314462618 * 298.15 / 96485.33212
+OMEGA_RT = 3.0  # a phase-separating (LFP-like) regular solution: miscibility gap 0.07 < x < 0.93
+RADIUS = 1e-6
+C_RATES = [4.0, 0.5, 1.5]  # any order: the table is sorted
+POLYCRYSTAL = {
+    # band 3 nm = 2.6 (3.8) mesh cells at 64 cells per side: resolved, no widening, so the HS bounds are exact
+    'grain_sizes': [1.0e-8, 1.5e-8],
+    'temperatures': [300.0, 450.0, 600.0],
+    'gb_width': 3.0e-9,
+    'D_bulk': {'Ea': 0.6, 'x': 0.5, 'T_ref': 298.15},
+    'D_gb': {'Ea': 0.45, 'x': 0.5, 'T_ref': 298.15, 'factor': 100.0},
+}
+OVERRIDES = {
+    'cell': {
+        'particle': {'radius': RADIUS, 'c_max': 2.28e4, 'density': 3.6},
+        'x_initial': 0.02,
+        'x_final': 0.98,
+        'c_rates': C_RATES,
+        'cutoff_voltage': 3.3,
+    },
+    # kappa = R T lambda^2 with an OCV free energy: this lambda gives the regular solution's interface
+    'phase_field': {'interface_width': 2e-8 * np.sqrt(OMEGA_RT)},
+    'polycrystal': POLYCRYSTAL,
+}
+
+
+def user_tables():
+    """OCV(x) of the regular solution (dense toward both ends for the log terms) and a D(x) rising 3x mid-range."""
+    from aiida import orm
+
+    s = np.linspace(-1, 1, 61)
+    x = 0.5 + 0.4995 * np.sign(s) * np.abs(s) ** 2
+    ocv = orm.ArrayData()
+    ocv.set_array('x', x)
+    ocv.set_array('V', 3.4 - RT_F * (np.log(x / (1 - x)) + OMEGA_RT * (1 - 2 * x)))
+    diffusivity = orm.ArrayData()
+    diffusivity.set_array('x', np.linspace(0.0, 1.0, 11))
+    diffusivity.set_array('D', 1e-15 * (1 + 2 * np.sin(np.pi * np.linspace(0.0, 1.0, 11))))
+    return diffusivity, ocv
+
+
+@pytest.fixture(scope='module')
+def electrode_run(fenics_code):
+    import time
+
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.workflows.electrode import ElectrodeWorkChain
+
+    diffusivity, ocv = user_tables()
+    builder = ElectrodeWorkChain.get_builder_from_protocol(
+        fenics_code, diffusivity, ocv, protocol='fast', overrides=OVERRIDES, options={'max_wallclock_seconds': 600}
+    )
+    start = time.perf_counter()
+    results, node = run_get_node(builder)
+    print(f'\nElectrodeWorkChain<{node.pk}> (4 models, fast): {time.perf_counter() - start:.1f} s wall')
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    return diffusivity, ocv, results, node
+
+
+def _calc(node, label):
+    from aiida import orm
+
+    return node.base.links.get_outgoing(node_class=orm.CalcJobNode, link_label_filter=label).one().node
+
+
+def test_rate_capability_is_monotone_and_equals_the_solver_tables(electrode_run):
+    _, _, results, node = electrode_run
+    for output, model in (('rate_capability', 'particle_diffusion'), ('electrode_rate_capability', 'porous_electrode')):
+        table = results[output]
+        rates, capacity = table.get_array('c_rate'), table.get_array('capacity')
+        assert rates.tolist() == sorted(C_RATES)
+        assert np.all(np.diff(capacity) <= 0), (output, capacity)  # higher C-rate never delivers more
+        assert table.base.attributes.get('capacity_unit') == 'mAh/g'
+        # the same numbers the solver wrote for that model, reordered by C-rate
+        written = _calc(node, model).outputs.results.get_dict()['rate_capability']
+        order = np.argsort(written['c_rate'])
+        assert np.array_equal(capacity, np.asarray(written['capacity'])[order])
+        print(f'\n{output}: {dict(zip(rates, np.round(capacity, 1)))} mAh/g')
+    particle = results['rate_capability'].get_array('capacity')
+    theoretical = 96485.33212 * 2.28e4 * 0.96 / 3.6e6 / 3.6  # mAh/g of the window 0.02 -> 0.98
+    assert 0.8 * theoretical < particle[0] <= theoretical and particle[-1] < particle[0]
+
+
+def test_phase_boundary_moves_inward(electrode_run):
+    _, _, results, _ = electrode_run
+    trajectory = results['phase_boundary']
+    time, front = trajectory.get_array('time'), trajectory.get_array('front_position')
+    relative = trajectory.get_array('front_position_relative')
+    assert len(time) > 20 and np.all(np.diff(time) > 0)
+    assert np.allclose(relative, front / RADIUS, rtol=1e-12)
+    assert relative[0] > 0.9 and relative[-1] < 0.6, (relative[0], relative[-1])  # nucleates at the surface
+    assert np.all(np.diff(relative) < 1e-3)  # shrinking core: never moves outward
+    # galvanostatic 1C lithiation from x = 0.03: x_mean = 0.03 + t / 3600 s
+    assert np.allclose(trajectory.get_array('x_mean'), 0.03 + time / 3600.0, atol=1e-9)
+
+
+def test_effective_diffusivity_between_hashin_shtrikman_bounds(electrode_run):
+    diffusivity, _, results, _ = electrode_run
+    table = results['effective_diffusivity']
+    d_eff, d_bulk, d_gb = (table.get_array(k) for k in ('D_eff', 'D_bulk', 'D_gb_model'))
+    fraction = table.get_array('gb_fraction')
+    assert not table.get_array('band_widened').any()
+    # Arrhenius prefactors from D(x = 0.5) of the user table: D_bulk(T) = D(0.5) exp(-Ea/k (1/T - 1/T_ref))
+    d_half = np.interp(0.5, diffusivity.get_array('x'), diffusivity.get_array('D'))
+    temperatures = table.get_array('temperature')
+    expected = d_half * np.exp(-0.6 / KB * (1 / temperatures - 1 / 298.15))
+    assert np.allclose(d_bulk, expected[None, :], rtol=1e-10)
+    # two-dimensional Hashin-Shtrikman bounds for (f, D_gb) in (1 - f, D_bulk), computed here independently
+    for i, f in enumerate(fraction):
+        for j in range(len(temperatures)):
+            d1, d2 = d_bulk[i, j], d_gb[i, j]  # d2 > d1: fast grain boundaries
+            lower = d1 + f / (1 / (d2 - d1) + (1 - f) / (2 * d1))
+            upper = d2 + (1 - f) / (1 / (d1 - d2) + f / (2 * d2))
+            assert lower < d_eff[i, j] < upper, (i, j, lower, d_eff[i, j], upper)
+            assert lower == pytest.approx(table.get_array('hs_lower')[i, j], rel=1e-10)
+            assert upper == pytest.approx(table.get_array('hs_upper')[i, j], rel=1e-10)
+    assert np.all(np.diff(d_eff, axis=0) < 0)  # smaller grains, more boundary, faster
+    e_app = table.get_array('E_app')
+    assert np.all((e_app > 0.45) & (e_app < 0.6)), e_app
+    print(f'\nD_eff/D_bulk at 300 K: {np.round(d_eff[:, 0] / d_bulk[:, 0], 2)}; E_app {np.round(e_app, 4)} eV')
+
+
+def test_every_table_descends_from_the_user_tables(electrode_run):
+    from aiida import orm
+
+    diffusivity, ocv, results, _ = electrode_run
+    expected = {
+        'rate_capability': (diffusivity, ocv),
+        'electrode_rate_capability': (diffusivity, ocv),
+        'phase_boundary': (diffusivity, ocv),
+        'effective_diffusivity': (diffusivity,),  # through polycrystal_diffusivities: D0 from D(x)
+    }
+    for output, ancestors in expected.items():
+        for ancestor in ancestors:
+            query = orm.QueryBuilder()
+            query.append(orm.ArrayData, filters={'uuid': ancestor.uuid}, tag='table')
+            query.append(orm.ArrayData, with_ancestors='table', filters={'uuid': results[output].uuid}, project='uuid')
+            assert query.distinct().all(flat=True) == [results[output].uuid], (output, ancestor.pk)
+        creator = results[output].creator
+        assert isinstance(creator, orm.CalcFunctionNode), output
+    # and the OCV does not feed the polycrystal (its D_eff does not depend on OCV)
+    query = orm.QueryBuilder()
+    query.append(orm.ArrayData, filters={'uuid': ocv.uuid}, tag='table')
+    query.append(orm.ArrayData, with_ancestors='table', filters={'uuid': results['effective_diffusivity'].uuid})
+    assert query.count() == 0
+
+
+def test_report_draws_the_plots(electrode_run, tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from aiida_mscale.cli import cmd_root
+    from aiida_mscale.cli.report import AXES_KEY
+
+    _, _, _, node = electrode_run
+    result = CliRunner().invoke(cmd_root, ['report', str(node.pk), '--output-dir', str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    paths = result.output.split()
+    names = sorted(p.split('/')[-1] for p in paths)
+    prefix = f'{node.pk}_'
+    expected = ['d_eff', 'electrode_voltage_curves', 'front_position', 'rate_capability', 'voltage_curves']
+    assert names == sorted(f'{prefix}{name}.png' for name in expected)
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.format == 'PNG' and image.size[0] > 400 and image.size[1] > 300
+            assert image.text[AXES_KEY] == '1'
+            pixels = np.asarray(image.convert('L'), dtype=float)
+            assert pixels.std() > 5  # something was drawn, not a blank canvas
+    # a node without registered plots is an error that names what can be plotted
+    unknown = CliRunner().invoke(cmd_root, ['report', str(node.inputs.diffusivity.pk), '-o', str(tmp_path)])
+    assert unknown.exit_code != 0 and 'no plots for ArrayData' in unknown.output
+
+
+@pytest.mark.parametrize(
+    'overrides, message',
+    [
+        ({'cell': {'c_rates': [1.0, 0.0]}}, r'particle_diffusion: `c_rates` must be positive'),
+        ({'models': ['phase_field', 'particle_flow']}, r'`models` must be distinct names'),
+        ({'cell': {'x_initial': 0.0001}}, r'particle_diffusion: the OCV table covers x in \[0.0005'),
+    ],
+)
+def test_bad_input_is_refused_before_anything_runs(fenics_code, overrides, message):
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.workflows.electrode import ElectrodeWorkChain
+
+    diffusivity, ocv = user_tables()
+    merged = {**OVERRIDES, **overrides, 'cell': {**OVERRIDES['cell'], **overrides.get('cell', {})}}
+    builder = ElectrodeWorkChain.get_builder_from_protocol(fenics_code, diffusivity, ocv, overrides=merged)
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    with pytest.raises(ValueError, match=message):
+        run_get_node(builder)
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
+
+
+def test_incomplete_arrhenius_parameters_are_refused(fenics_code):
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.workflows.electrode import ElectrodeWorkChain
+
+    diffusivity, ocv = user_tables()
+    builder = ElectrodeWorkChain.get_builder_from_protocol(fenics_code, diffusivity, ocv, overrides=OVERRIDES)
+    builder.polycrystal = orm.Dict({**POLYCRYSTAL, 'D_gb': {'Ea': 0.45, 'x': 0.5}})  # no T_ref: D(x) at what T?
+    with pytest.raises(ValueError, match=r'polycrystal: `D_gb` needs either D0 and Ea, or Ea, x and T_ref'):
+        run_get_node(builder)
+
+
+def test_non_positive_diffusivity_is_refused(fenics_code):
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.workflows.electrode import ElectrodeWorkChain
+
+    diffusivity, ocv = user_tables()
+    diffusivity.set_array('D', np.where(np.arange(11) == 4, -1e-16, diffusivity.get_array('D')))
+    builder = ElectrodeWorkChain.get_builder_from_protocol(fenics_code, diffusivity, ocv, overrides=OVERRIDES)
+    with pytest.raises(
+        ValueError, match=r'the diffusivity table has non-positive values D = \[-1e-16\] at x = \[0.4\]'
+    ):
+        run_get_node(builder)
+
+
+def test_failed_model_and_missing_phase_boundary_get_workflow_exit_codes(fenics_code):
+    """A model the solver refuses fails the work chain with 401 (the others are still gathered); an OCV(x) with
+    no miscibility gap forms no phase boundary: 402."""
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.workflows.electrode import ElectrodeWorkChain
+
+    diffusivity, _ = user_tables()
+    monotone = orm.ArrayData()  # falls with x everywhere: a solid solution, no two-phase region
+    monotone.set_array('x', np.linspace(0.0, 1.0, 21))
+    monotone.set_array('V', 3.6 - 0.3 * np.linspace(0.0, 1.0, 21))
+    overrides = {
+        **OVERRIDES,
+        'models': ['particle_diffusion', 'polycrystal'],
+        'cell': {**OVERRIDES['cell'], 'cutoff_voltage': 3.7},  # above the initial OCV: the solver refuses it
+    }
+    builder = ElectrodeWorkChain.get_builder_from_protocol(fenics_code, diffusivity, monotone, overrides=overrides)
+    results, node = run_get_node(builder)
+    assert node.exit_status == 401, (node.exit_status, node.exit_message)
+    assert 'particle_diffusion' in node.exit_message and 'cutoff_voltage 3.7 V must be below' in node.exit_message
+    assert 'rate_capability' not in results and 'effective_diffusivity' in results  # the polycrystal still counts
+
+    overrides['models'] = ['phase_field']
+    overrides['phase_field'] = {**OVERRIDES['phase_field'], 'x_end': 0.5}
+    builder = ElectrodeWorkChain.get_builder_from_protocol(fenics_code, diffusivity, monotone, overrides=overrides)
+    results, node = run_get_node(builder)
+    assert node.exit_status == 402, (node.exit_status, node.exit_message)
+    assert 'no miscibility gap' in node.exit_message and 'solid solution' in node.exit_message
