@@ -99,3 +99,9 @@ def lithium_training_set(pw_code):
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     return results['training_set']
+
+
+@pytest.fixture(scope='session')
+def cheap_dft():
+    """(overrides, options) for DftLabelingWorkChain.get_builder_from_protocol in tests."""
+    return CHEAP_DFT, SERIAL

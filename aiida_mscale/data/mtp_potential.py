@@ -122,7 +122,10 @@ class MtpPotentialData(Data):
         return self.base.repository.get_object_content(self.ACTIVE_SET_FILENAME)
 
     def get_calculator(self, engine: str = 'cext'):
-        """An ASE calculator evaluating this potential with motep (energy [eV], forces [eV/A], stress)."""
+        """An ASE calculator evaluating this potential with motep (energy [eV], forces [eV/A], stress).
+
+        Use one calculator per configuration size: motep's calculator keeps per-atom neighbour settings.
+        """
         import tempfile
 
         from ase.data import atomic_numbers

@@ -49,9 +49,11 @@ class _LossRecorder(logging.Handler):
             self.values.append(float(match.group(2)))
 
 
-def evaluate_errors(images, calculator) -> dict:
-    """RMSE and MAX errors of ``calculator`` against the labels carried by ``images``.
+def evaluate_errors(images, make_calculator) -> dict:
+    """RMSE and MAX errors of the potential against the labels carried by ``images``.
 
+    :param make_calculator: returns a fresh ASE calculator (motep's calculators keep per-atom neighbour
+        settings, so one calculator is not reused across configurations of different sizes).
     :param images: ASE Atoms whose ``info['targets']`` holds ``energy`` [eV], ``forces`` [eV/A] and optionally
         ``stress`` (3x3, ASE sign, eV/A^3).
     :return: ``{'energy_per_atom': {'rmse', 'max'} [meV/atom], 'forces': ... [meV/A], 'stress': ... [GPa], 'n'}``.
@@ -60,7 +62,7 @@ def evaluate_errors(images, calculator) -> dict:
     for atoms in images:
         targets = atoms.info['targets']
         atoms = atoms.copy()
-        atoms.calc = calculator
+        atoms.calc = make_calculator()
         de.append((atoms.get_potential_energy() - targets['energy']) / len(atoms) * 1000.0)
         df.append(((atoms.get_forces() - targets['forces']) * 1000.0).ravel())
         if targets.get('stress') is not None:
@@ -136,7 +138,9 @@ def train(inputs: dict, workdir: Path = Path('.')) -> dict:
     final = MtpPotential.from_motep(data)
     final.write(workdir / 'final.mtp')
 
-    calculator = make_calculator(data, engine=inputs.get('engine', 'cext'))
+    def calculator():
+        return make_calculator(data, engine=inputs.get('engine', 'cext'))
+
     errors = {'training': evaluate_errors(read_labelled_cfg(workdir / inputs['training'], species), calculator)}
     if inputs.get('validation'):
         images = read_labelled_cfg(workdir / inputs['validation'], species)

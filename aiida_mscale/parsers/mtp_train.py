@@ -15,16 +15,15 @@ class MtpTrainParser(Parser):
     def parse(self, **kwargs):
         retrieved = self.retrieved
         names = retrieved.base.repository.list_object_names()
-        if 'final.mtp' not in names:
-            message = ''
-            if 'train.err' in names:
-                lines = [ln for ln in retrieved.base.repository.get_object_content('train.err').splitlines() if ln]
-                message = next((ln for ln in reversed(lines) if ln.startswith('ERROR')), lines[-1] if lines else '')
-            if message:
-                return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
-            return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename='final.mtp')
-        for filename in ('errors.json', 'learning_curve.json'):
+        for filename in ('final.mtp', 'errors.json', 'learning_curve.json'):
             if filename not in names:
+                message = ''
+                if 'train.err' in names:
+                    text = retrieved.base.repository.get_object_content('train.err')
+                    lines = [ln for ln in text.splitlines() if ln.strip()]
+                    message = next((ln for ln in reversed(lines) if ln.startswith('ERROR')), lines[-1] if lines else '')
+                if message:
+                    return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
                 return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename=filename)
 
         errors = json.loads(retrieved.base.repository.get_object_content('errors.json'))
