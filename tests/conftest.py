@@ -7,64 +7,47 @@ pytest_plugins = ['aiida.tools.pytest_fixtures']
 
 @pytest.fixture(scope='session')
 def mscale_setup(aiida_profile):
-    """Computer `localhost`, code `pw@localhost` and the PBEsol pseudo family, made by the bootstrap code itself."""
+    """Both computers, every code and the PBEsol pseudo family, made by the bootstrap code itself."""
     from aiida_mscale.setup import bootstrap
 
-    steps = [
-        bootstrap.ensure_computer(),
-        bootstrap.ensure_code(bootstrap.PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw'),
-        bootstrap.ensure_pseudo_family(),
-        bootstrap.ensure_code(bootstrap.MTP_TRAIN_CODE_LABEL, 'mscale-mtp-train', 'mscale.mtp.train'),
-        bootstrap.ensure_lammps_code(),
-    ]
+    steps = [bootstrap.ensure_computer(), bootstrap.ensure_mpich_computer()]
+    steps += bootstrap.ensure_codes()
+    steps.append(bootstrap.ensure_pseudo_family())
     bad = [str(s) for s in steps if s.status in ('missing', 'error')]
     assert not bad, bad
     return steps
 
 
-@pytest.fixture(scope='session')
-def pw_code(mscale_setup):
+def _code(label):
     from aiida import orm
 
-    return orm.load_code('pw@localhost')
-
-
-@pytest.fixture(scope='session')
-def mtp_train_code(mscale_setup):
-    from aiida import orm
-
-    return orm.load_code('mtp-train@localhost')
+    return orm.load_code(label)
 
 
 @pytest.fixture(scope='session')
-def lammps_code(mscale_setup):
-    from aiida import orm
-
-    return orm.load_code('lmp@localhost')
+def pw_code(mscale_setup):
+    return _code('pw@localhost')
 
 
 @pytest.fixture(scope='session')
 def fenics_code(mscale_setup):
-    """`fenics@localhost`: Debian's /usr/bin/python3 with python3-dolfinx, made by the bootstrap code itself."""
-    from aiida import orm
+    """Debian's /usr/bin/python3 with python3-dolfinx."""
+    return _code('fenics@localhost')
 
-    from aiida_mscale.setup import bootstrap
 
-    step = bootstrap.ensure_code(bootstrap.FENICS_CODE_LABEL, bootstrap.FENICS_PYTHON, 'mscale.continuum')
-    assert step.status in ('created', 'exists'), str(step)
-    return orm.load_code(f'{bootstrap.FENICS_CODE_LABEL}@localhost')
+@pytest.fixture(scope='session')
+def mtp_train_code(mscale_setup):
+    return _code('mtp-train@localhost-mpich')
 
 
 @pytest.fixture(scope='session')
 def mtp_select_code(mscale_setup):
-    """`mtp-select@localhost`: the `mscale-mtp-select` console script, made by the bootstrap code itself."""
-    from aiida import orm
+    return _code('mtp-select@localhost-mpich')
 
-    from aiida_mscale.setup import bootstrap
 
-    step = bootstrap.ensure_code(bootstrap.MTP_SELECT_CODE_LABEL, 'mscale-mtp-select', 'mscale.mtp.select')
-    assert step.status in ('created', 'exists'), str(step)
-    return orm.load_code(f'{bootstrap.MTP_SELECT_CODE_LABEL}@localhost')
+@pytest.fixture(scope='session')
+def lammps_code(mscale_setup):
+    return _code('lmp@localhost-mpich')
 
 
 #: Cheap but real pw.x settings for test labels (low cutoffs, coarse k-points).

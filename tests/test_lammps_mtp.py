@@ -56,7 +56,7 @@ def _cell(species, rattle, seed):
     return atoms
 
 
-def _run(code, structure, potential, parameters):
+def _run(code, structure, potential, parameters, mpiprocs=None):
     from aiida import orm
     from aiida.engine import run_get_node
 
@@ -67,6 +67,9 @@ def _run(code, structure, potential, parameters):
     builder.structure = orm.StructureData(ase=structure)
     builder.potential = potential
     builder.parameters = orm.Dict(parameters)
+    if mpiprocs:
+        builder.metadata.options.withmpi = True
+        builder.metadata.options.resources = {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}
     return run_get_node(builder)
 
 
@@ -85,6 +88,19 @@ def test_nvt_md_matches_motep_at_step_zero(lammps_code):
     assert thermo.get_array('pe')[0] == pytest.approx(reference.get_potential_energy(), rel=1e-9)
     assert results['trajectory'].number_steps == 5
     assert 'max_grade' not in results and 'extrapolative_configurations' not in results
+
+
+def test_two_mpi_ranks_follow_the_serial_run(lammps_code):
+    potential = _potential(['Li'], with_active_set=False)
+    atoms = _cell(['Li'], 0.05, seed=7)
+    parameters = {'ensemble': 'nvt', 'temperature': 300, 'steps': 100}
+    serial, node = _run(lammps_code, atoms, potential, parameters)
+    assert node.is_finished_ok, node.exit_message
+    parallel, node = _run(lammps_code, atoms, potential, parameters, mpiprocs=2)
+    assert node.is_finished_ok, node.exit_message
+    log = node.outputs.retrieved.base.repository.get_object_content('lammps.out')
+    assert 'with 2 MPI tasks' in log or 'on 2 procs' in log
+    np.testing.assert_allclose(parallel['thermo'].get_array('pe'), serial['thermo'].get_array('pe'), rtol=1e-8)
 
 
 def test_extrapolation_break_is_a_reported_outcome(lammps_code):

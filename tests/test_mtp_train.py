@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 
-def _train(code, training_set, potential, maxiter, seed=3):
+def _train(code, training_set, potential, maxiter, seed=3, mpiprocs=None):
     from aiida import orm
     from aiida.engine import run_get_node
 
@@ -14,6 +14,9 @@ def _train(code, training_set, potential, maxiter, seed=3):
     builder.code = code
     builder.training_set = training_set
     builder.potential = potential
+    if mpiprocs:
+        builder.metadata.options.withmpi = True
+        builder.metadata.options.resources = {'num_machines': 1, 'num_mpiprocs_per_machine': mpiprocs}
     builder.parameters = orm.Dict(
         {
             'validation_fraction': 0.25,
@@ -85,3 +88,21 @@ def test_malformed_potential_file_is_refused():
         MtpPotentialData(broken, species=['Li'])
     with pytest.raises(ValueError, match='species_count = 1 but 2 species'):
         MtpPotentialData(good, species=['Li', 'O'])
+
+
+def test_training_under_mpi_matches_serial(mtp_train_code, lithium_training_set):
+    """Two MPI ranks (mpi4py, the mpich wheel's mpiexec on localhost-mpich) follow the serial fit."""
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+
+    template = MtpPotentialData.from_template(6, ['Li'], min_dist=2.0, max_dist=5.0)
+    serial, node = _train(mtp_train_code, lithium_training_set, template, maxiter=20)
+    assert node.is_finished_ok, node.exit_message
+    parallel, node = _train(mtp_train_code, lithium_training_set, template, maxiter=20, mpiprocs=2)
+    assert node.is_finished_ok, node.exit_message
+    assert 'mpiexec' in node.get_builder_restart()['code'].computer.get_mpirun_command()[0]
+    loss_serial = serial['learning_curve'].get_array('loss')
+    loss_parallel = parallel['learning_curve'].get_array('loss')
+    assert loss_parallel[0] == pytest.approx(loss_serial[0], rel=1e-10)
+    assert loss_parallel[-1] == pytest.approx(loss_serial[-1], rel=1e-4)
+    # Rank 0 alone reports, on the whole training split.
+    assert serial['errors']['training']['n'] == parallel['errors']['training']['n'] == 6

@@ -22,24 +22,25 @@ def test_setup_twice_then_check(tmp_path):
     assert first.returncode == 0, first.stderr
     for line in (
         '[created] profile: `mscale` with core.sqlite_dos storage and core.zeromq broker',
-        '[created] computer: `localhost` (core.local, core.direct',
+        '[created] computer localhost: core.local, core.direct, `mpirun -np {tot_num_mpiprocs}`',
+        '[created] computer localhost-mpich: core.local, core.direct, `',
         '[created] code pw@localhost: /usr/bin/pw.x (quantumespresso.pw)',
-        '[created] pseudo family: `mscale/debian-qe/PBEsol` (Co, Fe, Li, Ni, O), cutoffs from UPF',
-        '[created] code mtp-train@localhost:',
-        '[created] code mtp-select@localhost:',
         '[created] code fenics@localhost: /usr/bin/python3 (mscale.continuum)',
-        '[created] code lmp@localhost:',
+        '[created] code mtp-train@localhost-mpich:',
+        '[created] code mtp-select@localhost-mpich:',
+        '[created] code lmp@localhost-mpich:',
+        '[created] pseudo family: `mscale/debian-qe/PBEsol` (Co, Fe, Li, Ni, O), cutoffs from UPF',
     ):
         assert line in first.stdout, first.stdout
 
     second = _setup(tmp_path)
     assert second.returncode == 0, second.stderr
     assert '[created]' not in second.stdout
-    assert second.stdout.count('[ exists]') == 8
+    assert second.stdout.count('[ exists]') == 9
     assert 'Everything is already set up; nothing to do.' in second.stdout
 
     check = _setup(tmp_path, '--check')
-    assert check.returncode == 0 and check.stdout.count('[ exists]') == 8
+    assert check.returncode == 0 and check.stdout.count('[ exists]') == 9
 
     # The profile really is the embedded one: SQLite storage, ZeroMQ broker, default profile.
     listing = subprocess.run(

