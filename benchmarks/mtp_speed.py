@@ -88,7 +88,7 @@ def motep_time(mtp_file: Path, atoms, steps: int) -> float:
 
 
 def active_set_file(potential, mtp_file: Path, workdir: Path) -> Path:
-    """A MaxVol active set (moment+species layout) from a few small rattled cells."""
+    """A MaxVol active set (moment+species layout) from eight rattled 108-atom cells."""
     from motep.grade.grader import Grader
     from motep.grade.setting import GradeMode
     from motep.io.mlip.mtp import read_mtp
@@ -97,7 +97,7 @@ def active_set_file(potential, mtp_file: Path, workdir: Path) -> Path:
     data.species = SPECIES
     data.optimized = ['species_coeffs', 'moment_coeffs']
     grader = Grader(data, seed=1, mode=GradeMode.NEIGHBORHOOD)
-    grader.update([lattice(32, seed=s) for s in range(6)])
+    grader.update([lattice(108, seed=s) for s in range(8)])
     return write_active_set(
         workdir / 'pot.als',
         grader.maxvol_result.submatrix,
@@ -122,7 +122,8 @@ def main(quick: bool = False) -> list[dict]:
             steps = 200 if len(atoms) <= 300 else 40
             floor = lammps_time(workdir, f'pair_style eam/alloy\npair_coeff * * {eam} Al Cu', atoms, steps * 5)
             for level in levels:
-                potential = tame_potential(level=level, species_count=2, max_dist=5.0, seed=3)
+                # Coefficients do not change the cost; tiny many-body terms keep every level stable for the run.
+                potential = tame_potential(level=level, species_count=2, max_dist=5.0, seed=3, many_body=1e-6)
                 mtp_file = potential.write(workdir / f'pot{level}.mtp')
                 mtp = lammps_time(
                     workdir, f'plugin load {plugin}\npair_style mtp\npair_coeff * * {mtp_file}', atoms, steps
