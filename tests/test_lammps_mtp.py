@@ -86,7 +86,9 @@ def test_nvt_md_matches_motep_at_step_zero(lammps_code):
     reference = atoms.copy()
     reference.calc = potential.get_calculator()
     assert thermo.get_array('pe')[0] == pytest.approx(reference.get_potential_energy(), rel=1e-9)
-    assert results['trajectory'].number_steps == 5
+    trajectory = results['trajectory']
+    assert trajectory.number_steps == 5
+    assert {'ix', 'iy', 'iz'} <= set(trajectory.base.attributes.get('field_names'))  # image flags: exact unwrapping
     assert 'max_grade' not in results and 'extrapolative_configurations' not in results
 
 

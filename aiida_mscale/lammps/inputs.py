@@ -129,7 +129,7 @@ def md_script(parameters: dict, species: list[str], plugin_path: str) -> str:
         f'thermo_style custom {" ".join(columns)}',
         f'thermo {p["thermo_every"]}',
         f'fix record all print {p["thermo_every"]} "{printed}" file {FILES["thermo"]} screen no title "# {header}"',
-        f'dump trajectory all custom {p["dump_every"]} {FILES["trajectory"]} id type element x y z',
+        f'dump trajectory all custom {p["dump_every"]} {FILES["trajectory"]} id type element x y z ix iy iz',
         f'dump_modify trajectory element {" ".join(species)} sort id',
         f'run {p["steps"]}',
     ]
