@@ -1,0 +1,79 @@
+"""Periodic geometry helpers (triclinic cells, rows = lattice vectors, Angstrom).
+
+Neighbour lists: the atoms are wrapped into the cell, every periodic image whose fractional
+coordinates lie within ``cutoff / width_k`` of the cell (width_k the perpendicular widths) is
+added to a padded set, and pairs are found with a k-d tree (``scipy.spatial.cKDTree``). This is
+exact for any triclinic cell and any cutoff (including cutoffs larger than the cell).
+"""
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+__all__ = ['neighbor_pairs', 'minimum_image_vectors', 'perpendicular_widths', 'cell_volume']
+
+_SHIFTS = np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing='ij')).reshape(3, -1).T
+
+
+def perpendicular_widths(cell):
+    """Distances between opposite faces of the cell [Angstrom], shape (3,)."""
+    h = np.asarray(cell, dtype=float)
+    vol = abs(np.linalg.det(h))
+    return np.array([vol / np.linalg.norm(np.cross(h[(k + 1) % 3], h[(k + 2) % 3])) for k in range(3)])
+
+
+def cell_volume(cell):
+    """Cell volume [Angstrom^3]."""
+    return float(abs(np.linalg.det(np.asarray(cell, dtype=float))))
+
+
+def neighbor_pairs(positions, cell, cutoff, quantities='ijdD'):
+    """All ordered pairs (i, j), i != j (images of i itself included), closer than ``cutoff``.
+
+    ``positions`` (n_atoms, 3) [Angstrom], fully periodic ``cell`` (3, 3). ``quantities`` is a
+    string of 'i' (first index), 'j' (second index), 'd' (distance), 'D' (vector from i to j's
+    image); one array per letter is returned, as a tuple (or the array alone for one letter).
+    """
+    pos = np.asarray(positions, dtype=float)
+    h = np.asarray(cell, dtype=float)
+    cutoff = float(cutoff)
+    if cutoff <= 0:
+        raise ValueError(f'cutoff must be positive, got {cutoff}')
+    frac = pos @ np.linalg.inv(h)
+    frac -= np.floor(frac)
+    wpos = frac @ h
+    c = cutoff / perpendicular_widths(h)
+    nrep = np.ceil(c).astype(int)
+    rng = [np.arange(-r, r + 1) for r in nrep]
+    shifts = np.array(np.meshgrid(*rng, indexing='ij')).reshape(3, -1).T
+    img_frac = frac[None, :, :] + shifts[:, None, :]  # (n_shift, n, 3)
+    keep = np.all((img_frac >= -c - 1e-12) & (img_frac <= 1 + c + 1e-12), axis=-1)
+    s_idx, a_idx = np.nonzero(keep)
+    padded = img_frac[s_idx, a_idx] @ h
+    coo = cKDTree(wpos).sparse_distance_matrix(cKDTree(padded), cutoff, output_type='coo_matrix')
+    i, k = coo.row, coo.col
+    j = a_idx[k]
+    D = padded[k] - wpos[i]
+    d = np.linalg.norm(D, axis=1)
+    ok = (d < cutoff) & ~((i == j) & (d < 1e-10))  # strict cutoff; drop the atom itself
+    i, j, D, d = i[ok], j[ok], D[ok], d[ok]
+    order = np.lexsort((j, i))
+    vals = {'i': i[order], 'j': j[order], 'd': d[order], 'D': D[order]}
+    out = tuple(vals[q] for q in quantities)
+    return out[0] if len(out) == 1 else out
+
+
+def minimum_image_vectors(a, b, cell):
+    """Shortest periodic vectors from each point of ``a`` (n, 3) to each of ``b`` (m, 3).
+
+    Exact for triclinic cells: fractional rounding followed by a search over the 27
+    neighbouring translations. Returns (n, m, 3) [Angstrom].
+    """
+    h = np.asarray(cell, dtype=float)
+    hinv = np.linalg.inv(h)
+    d = np.asarray(b, dtype=float)[None, :, :] - np.asarray(a, dtype=float)[:, None, :]
+    f = d @ hinv
+    f -= np.rint(f)
+    d = f @ h
+    cand = d[:, :, None, :] + (_SHIFTS @ h)[None, None]
+    k = np.argmin(np.einsum('nmsk,nmsk->nms', cand, cand), axis=2)
+    return np.take_along_axis(cand, k[:, :, None, None], axis=2)[:, :, 0]
