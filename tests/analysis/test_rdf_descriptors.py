@@ -191,7 +191,8 @@ def test_neighbor_pairs_brute_force(rng, cutoff):
 
 
 def test_neighbor_pairs_match_ase(rng):
-    nl = pytest.importorskip('ase.neighborlist')
+    import ase.neighborlist as nl
+
     from aiida_mscale.analysis._geometry import neighbor_pairs
 
     cell = np.array([[9.0, 0, 0], [1.0, 8.5, 0], [0.5, 0.8, 9.5]])
