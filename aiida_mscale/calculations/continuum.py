@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 from aiida import orm
-from aiida.common import CalcInfo, CodeInfo
 from aiida.engine import CalcJob
 
+from aiida_mscale.calculations.script_job import script_calcinfo, write_text
 from aiida_mscale.continuum import MODELS, SOLVER_DIR, SOLVER_FILES
 
 #: array names of the two table inputs: (abscissa, values), and the key of the values in the solver's JSON
@@ -172,11 +172,6 @@ def _uses(model: str) -> str:
     return 'Arrhenius D_bulk and D_gb' if model == 'polycrystal' else 'its own parameters'
 
 
-def _write(folder, text: str, filename: str) -> None:
-    with folder.open(filename, 'w', encoding='utf8') as handle:
-        handle.write(text)
-
-
 def _write_array(folder, array: np.ndarray, filename: str) -> None:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(array, dtype=float))
@@ -264,20 +259,13 @@ class ContinuumCalculation(CalcJob):
         script_input = solver_input(
             self.inputs.model.value, self.inputs.parameters.get_dict(), tables, self.inputs.write_xdmf.value
         )
-        _write(folder, json.dumps(script_input, indent=2), INPUT_FILENAME)
+        write_text(folder, json.dumps(script_input, indent=2), INPUT_FILENAME)
         for filename in SOLVER_FILES:
             folder.insert_path(os.path.join(SOLVER_DIR, filename), filename)
 
-        codeinfo = CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = ['solver.py', INPUT_FILENAME]
-        codeinfo.stdout_name = STDOUT_FILENAME
-        codeinfo.stderr_name = STDERR_FILENAME
-        codeinfo.withmpi = self.inputs.metadata.options.withmpi
-
-        calcinfo = CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.retrieve_list = ['results.json', STDOUT_FILENAME, STDERR_FILENAME]
+        calcinfo = script_calcinfo(
+            self, ['solver.py', INPUT_FILENAME], STDOUT_FILENAME, STDERR_FILENAME, ['results.json']
+        )
         # arrays and fields become nodes of their own: not kept twice in the retrieved folder
         calcinfo.retrieve_temporary_list = ['results.npz', '*.xdmf', '*.h5']
         return calcinfo

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from aiida import orm
-from aiida.common import CalcInfo, CodeInfo
 from aiida.engine import CalcJob
 
+from aiida_mscale.calculations.script_job import script_calcinfo, write_text
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
 
@@ -79,11 +79,6 @@ def validate_inputs(inputs, _):
     return None
 
 
-def _write(folder, text: str, filename: str) -> None:
-    with folder.open(filename, 'w', encoding='utf8') as handle:
-        handle.write(text)
-
-
 class MtpSelectCalculation(CalcJob):
     """Grade candidates against the MaxVol active set of a training set and select extrapolative ones.
 
@@ -139,9 +134,9 @@ class MtpSelectCalculation(CalcJob):
         given = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
         parameters = {**DEFAULT_PARAMETERS, **given}
         species = self.inputs.potential.species
-        _write(folder, self.inputs.training_set.to_cfg(species), 'training.cfg')
-        _write(folder, self.inputs.candidates.to_cfg(species), 'candidates.cfg')
-        _write(folder, self.inputs.potential.get_text(), 'potential.mtp')
+        write_text(folder, self.inputs.training_set.to_cfg(species), 'training.cfg')
+        write_text(folder, self.inputs.candidates.to_cfg(species), 'candidates.cfg')
+        write_text(folder, self.inputs.potential.get_text(), 'potential.mtp')
         script_input = {
             'species': species,
             'potential': 'potential.mtp',
@@ -155,16 +150,8 @@ class MtpSelectCalculation(CalcJob):
             'seed': parameters['seed'],
             'maxvol': {**DEFAULT_PARAMETERS['maxvol'], **(parameters['maxvol'] or {})},
         }
-        _write(folder, json.dumps(script_input, indent=2), 'input.json')
+        write_text(folder, json.dumps(script_input, indent=2), 'input.json')
 
-        codeinfo = CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = ['input.json']
-        codeinfo.stdout_name = 'select.log'
-        codeinfo.stderr_name = 'select.err'
-        codeinfo.withmpi = self.inputs.metadata.options.withmpi
-
-        calcinfo = CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.retrieve_list = ['active_set.als', 'grades.npz', 'selection.json', 'select.log', 'select.err']
-        return calcinfo
+        return script_calcinfo(
+            self, ['input.json'], 'select.log', 'select.err', ['active_set.als', 'grades.npz', 'selection.json']
+        )

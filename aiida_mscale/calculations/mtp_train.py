@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 from aiida import orm
-from aiida.common import CalcInfo, CodeInfo
 from aiida.engine import CalcJob
 
+from aiida_mscale.calculations.script_job import script_calcinfo, write_text
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
 
@@ -54,11 +54,6 @@ def validate_inputs(inputs, _):
     return None
 
 
-def _write(folder, text: str, filename: str) -> None:
-    with folder.open(filename, 'w', encoding='utf8') as handle:
-        handle.write(text)
-
-
 class MtpTrainCalculation(CalcJob):
     """Fit an MTP (``mscale-mtp-train``, motep inside) from a template or a previous fit (warm start).
 
@@ -98,11 +93,11 @@ class MtpTrainCalculation(CalcJob):
         train, validation = split_training_validation(
             len(training_set), parameters['validation_fraction'], parameters['seed']
         )
-        _write(folder, training_set.to_cfg(species, indices=train), 'train.cfg')
+        write_text(folder, training_set.to_cfg(species, indices=train), 'train.cfg')
         if len(validation):
             text = training_set.to_cfg(species, indices=validation)
-            _write(folder, text, 'validation.cfg')
-        _write(folder, self.inputs.potential.get_text(), 'initial.mtp')
+            write_text(folder, text, 'validation.cfg')
+        write_text(folder, self.inputs.potential.get_text(), 'initial.mtp')
         script_input = {
             'species': species,
             'initial_potential': 'initial.mtp',
@@ -115,16 +110,8 @@ class MtpTrainCalculation(CalcJob):
             'training_indices': train.tolist(),
             'validation_indices': validation.tolist(),
         }
-        _write(folder, json.dumps(script_input, indent=2), 'input.json')
+        write_text(folder, json.dumps(script_input, indent=2), 'input.json')
 
-        codeinfo = CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = ['input.json']
-        codeinfo.stdout_name = 'train.log'
-        codeinfo.stderr_name = 'train.err'
-        codeinfo.withmpi = self.inputs.metadata.options.withmpi
-
-        calcinfo = CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.retrieve_list = ['final.mtp', 'errors.json', 'learning_curve.json', 'train.log', 'train.err']
-        return calcinfo
+        return script_calcinfo(
+            self, ['input.json'], 'train.log', 'train.err', ['final.mtp', 'errors.json', 'learning_curve.json']
+        )

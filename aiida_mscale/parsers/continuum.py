@@ -7,6 +7,8 @@ import numpy as np
 from aiida import orm
 from aiida.parsers import Parser
 
+from aiida_mscale.parsers.script_job import script_error
+
 #: solver.py exit code -> name of the CalcJob exit code
 SOLVER_EXIT_CODES = {
     2: 'ERROR_INVALID_INPUT',
@@ -25,10 +27,7 @@ class ContinuumParser(Parser):
         retrieved = self.retrieved
         names = retrieved.base.repository.list_object_names()
         if 'results.json' not in names:
-            message = ''
-            if 'solver.err' in names:
-                lines = [ln for ln in retrieved.base.repository.get_object_content('solver.err').splitlines() if ln]
-                message = next((ln for ln in reversed(lines) if ln.startswith('ERROR')), lines[-1] if lines else '')
+            message = script_error(retrieved, 'solver.err')
             if message:
                 return self.exit_codes.ERROR_INTERNAL.format(message=message)
             return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename='results.json')

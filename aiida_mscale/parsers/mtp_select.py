@@ -8,6 +8,7 @@ from aiida.parsers import Parser
 
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
+from aiida_mscale.parsers.script_job import script_error
 
 
 def read_active_set_header(text: str) -> dict:
@@ -43,10 +44,7 @@ class MtpSelectParser(Parser):
         retrieved = self.retrieved
         names = retrieved.base.repository.list_object_names()
         if 'selection.json' not in names:
-            message = ''
-            if 'select.err' in names:
-                lines = [ln for ln in retrieved.base.repository.get_object_content('select.err').splitlines() if ln]
-                message = next((ln for ln in reversed(lines) if ln.startswith('ERROR')), lines[-1] if lines else '')
+            message = script_error(retrieved, 'select.err')
             if message:
                 return self.exit_codes.ERROR_SELECTION_FAILED.format(message=message)
             return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename='selection.json')

@@ -7,6 +7,7 @@ from aiida import orm
 from aiida.parsers import Parser
 
 from aiida_mscale.data.mtp_potential import MtpPotentialData
+from aiida_mscale.parsers.script_job import script_error
 
 
 class MtpTrainParser(Parser):
@@ -17,11 +18,7 @@ class MtpTrainParser(Parser):
         names = retrieved.base.repository.list_object_names()
         for filename in ('final.mtp', 'errors.json', 'learning_curve.json'):
             if filename not in names:
-                message = ''
-                if 'train.err' in names:
-                    text = retrieved.base.repository.get_object_content('train.err')
-                    lines = [ln for ln in text.splitlines() if ln.strip()]
-                    message = next((ln for ln in reversed(lines) if ln.startswith('ERROR')), lines[-1] if lines else '')
+                message = script_error(retrieved, 'train.err')
                 if message:
                     return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
                 return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename=filename)
