@@ -20,7 +20,7 @@ from aiida import load_profile, orm
 from aiida.engine import submit
 from ase.spacegroup import crystal
 
-#: LiCoO2, R-3m (No. 166), hexagonal setting: Co 3a (0,0,0), Li 3b (0,0,1/2), O 6c (0,0,z).
+#: LiCoO2, R-3m (No. 166), hexagonal setting: Li 3a (0,0,0), Co 3b (0,0,1/2), O 6c (0,0,z): Co-O 1.92 A, Li-O 2.09 A.
 #: a = 2.816 Angstrom, c = 14.05 Angstrom, z(O) = 0.2396 (Akimoto, Gotoh, Oosawa, J. Solid State Chem. 141, 298 (1998)).
 LATTICE = dict(a=2.816, c=14.05, z_oxygen=0.2396)
 
@@ -34,7 +34,7 @@ def lithium_cobalt_oxide(lithium_fraction: float, strain=(0.0, 0.0, 0.0), rattle
     """
     a, c, z = LATTICE['a'], LATTICE['c'], LATTICE['z_oxygen']
     primitive = crystal(
-        ['Co', 'Li', 'O'],
+        ['Li', 'Co', 'O'],
         basis=[(0, 0, 0), (0, 0, 0.5), (0, 0, z)],
         spacegroup=166,
         cellpar=[a, a, c, 90, 90, 120],
