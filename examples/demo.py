@@ -110,7 +110,9 @@ def main(profile=None):
         )
     if 'failures' in node.outputs:
         print(f'Failures: {node.outputs.failures.get_dict()}')
-    graph = pathlib.Path(f'dft_labeling_{node.pk}.png').resolve()
+    output = pathlib.Path('demo-output')
+    output.mkdir(exist_ok=True)
+    graph = (output / f'dft_labeling_{node.pk}.png').resolve()
     drawn = subprocess.run(
         [
             'verdi',
