@@ -248,6 +248,180 @@ def plot_electrode(workchain, output_dir: pathlib.Path) -> list[pathlib.Path]:
     return paths
 
 
+# ---------------------------------------------------------------------------------- transport
+def _temperature_colours(values):
+    from matplotlib import colormaps
+
+    values = np.asarray(values, dtype=float)
+    span = np.ptp(values) if values.size > 1 else 1.0
+    return [colormaps['plasma'](0.85 * (v - values.min()) / (span or 1.0)) for v in values]
+
+
+def draw_msd(series, species: str, path: pathlib.Path) -> pathlib.Path:
+    """``series``: (label, T, lag, msd, fit, lower, upper, window) per trajectory; fit drawn over the window."""
+    figure, axes = _figure()
+    for (label, temp, lag, msd, fit, lower, upper, window), colour in zip(
+        series, _temperature_colours([s[1] for s in series])
+    ):
+        axes.plot(lag, msd, color=colour, lw=1.2, label=f'{label} ({temp:g} K)')
+        inside = (lag >= window[0]) & (lag <= window[1])
+        axes.plot(lag[inside], fit[inside], '--', color='k', lw=0.9)
+        axes.fill_between(lag[inside], lower[inside], upper[inside], color=colour, alpha=0.3, lw=0)
+    # the linear regime, not the noisy long-lag tail: up to 3x the end of the widest fit window
+    t_max = min(max(float(s[2][-1]) for s in series), 3.0 * max(float(s[7][1]) for s in series))
+    axes.set_xlim(0.0, t_max)
+    axes.set_ylim(0.0, 1.05 * max(float(np.max(s[3][s[2] <= t_max])) for s in series))
+    axes.set_xlabel('lag time (ps)')
+    axes.set_ylabel(rf'tracer MSD of {species} ($\AA^2$)')
+    axes.set_title('MSD, fitted line (dashed) and its 1-sigma band over the fit window')
+    axes.legend(fontsize='small')
+    axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def draw_arrhenius(temperature, d, d_err, curves, entry: dict, species: str, path: pathlib.Path) -> pathlib.Path:
+    """D(T) with error bars against 1000/T; every fitted model with its band; the verdict in the title."""
+    figure, axes = _figure()
+    axes.errorbar(1000.0 / np.asarray(temperature), d, yerr=d_err, fmt='ko', ms=4, capsize=3, label='MD', zorder=3)
+    grid = curves['temperature']
+    styles = {'arrhenius': ('C0', '-'), 'two_regime': ('C1', '--'), 'vtf': ('C2', '-.')}
+    for model, (colour, style) in styles.items():
+        key = f'{species}_{model}_value'
+        if key not in curves:
+            continue
+        label = model + (' (best)' if model == entry['best_model'] else '')
+        if model == 'arrhenius':
+            label += f': Ea = {entry["Ea"]:.4g} $\\pm$ {entry["Ea_err"]:.2g} eV'
+        axes.semilogy(1000.0 / grid, curves[key], style, color=colour, label=label)
+        lower, upper = curves[f'{species}_{model}_lower'], curves[f'{species}_{model}_upper']
+        axes.fill_between(1000.0 / grid, lower, upper, color=colour, alpha=0.15, lw=0)
+    axes.set_xlabel('1000 / T (1/K)')
+    axes.set_ylabel(rf'$D^*$ of {species} (cm$^2$/s)')
+    axes.set_title(f'{species}: {entry["verdict"]} by {entry["criterion"]}')
+    axes.legend(fontsize='small')
+    axes.grid(alpha=0.3, which='both')
+    return _save(figure, path)
+
+
+def draw_mode_map(embedding, modes, labels, path: pathlib.Path) -> pathlib.Path:
+    """2-D principal-component projection of the standardized descriptors, coloured by diffusion mode."""
+    figure, axes = _figure()
+    embedding = np.asarray(embedding)
+    for index, label in enumerate(labels):
+        mask = np.asarray(modes) == index
+        axes.scatter(*embedding[mask].T, s=4, alpha=0.5, color=f'C{index}', label=f'mode {index}: {label}')
+    axes.set_xlabel('PC 1')
+    axes.set_ylabel('PC 2')
+    axes.set_title('diffusion modes (Gaussian mixture, BIC)')
+    axes.legend(fontsize='small', markerscale=3)
+    return _save(figure, path)
+
+
+def draw_importance(names, importance, errors, r2, r2_std, path: pathlib.Path) -> pathlib.Path:
+    """Horizontal bars of permutation importance (drop in R^2), most important on top."""
+    figure, axes = _figure()
+    order = np.argsort(importance)
+    axes.barh(np.arange(len(names)), np.asarray(importance)[order], xerr=np.asarray(errors)[order], color='C0')
+    axes.set_yticks(np.arange(len(names)), [names[k] for k in order], fontsize='small')
+    axes.axvline(0.0, color='k', lw=0.8)
+    axes.set_xlabel(r'permutation importance (drop in held-out $R^2$)')
+    axes.set_title(rf'mobility regression: $R^2_\mathrm{{cv}}$ = {r2:.2f} $\pm$ {r2_std:.2f}')
+    return _save(figure, path)
+
+
+def draw_class_fractions(series, n_classes: int, path: pathlib.Path) -> pathlib.Path:
+    """``series``: (label, times, fractions (n_frames, n_classes)); colour = class, line style = trajectory."""
+    figure, axes = _figure()
+    styles = ['-', '--', '-.', ':']
+    for k, (label, times, fractions) in enumerate(series):
+        for c in range(n_classes):
+            axes.plot(
+                times, fractions[:, c], styles[k % 4], color=f'C{c}', label=f'class {c}' if k == 0 else None, lw=1.2
+            )
+        axes.plot([], [], styles[k % 4], color='0.4', label=label)
+    axes.set_xlabel('time (ps)')
+    axes.set_ylabel('fraction of atoms')
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_title('local-environment classes per frame')
+    axes.legend(fontsize='small', ncol=2)
+    axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+@register('aiida.workflows:mscale.transport')
+def plot_transport(workchain, output_dir: pathlib.Path) -> list[pathlib.Path]:
+    """MSD with fit and band, Arrhenius plot, mode map, importance bars, environment-class fractions."""
+    prefix = f'{workchain.pk}_'
+    outputs = workchain.outputs
+    paths = []
+    msd = dict(outputs['msd']) if 'msd' in outputs else {}
+    species = workchain.inputs.mobile_species.value.replace(',', ' ').split()[0]
+    if msd:
+        series = []
+        for label, arrays in msd.items():
+            key = f'tracer_{species}'
+            series.append(
+                (
+                    label,
+                    arrays.base.attributes.get('temperature'),
+                    arrays.get_array('lag_time'),
+                    arrays.get_array(f'{key}_msd'),
+                    arrays.get_array(f'{key}_fit'),
+                    arrays.get_array(f'{key}_fit_lower'),
+                    arrays.get_array(f'{key}_fit_upper'),
+                    arrays.base.attributes.get('fit_window')[species],
+                )
+            )
+        series.sort(key=lambda s: s[1])
+        paths.append(draw_msd(series, species, output_dir / f'{prefix}msd.png'))
+    if 'arrhenius' in outputs:
+        result = outputs.arrhenius.get_dict()
+        entry = result['species'][species]
+        curves = {name: outputs.arrhenius_curves.get_array(name) for name in outputs.arrhenius_curves.get_arraynames()}
+        paths.append(
+            draw_arrhenius(
+                result['temperature'],
+                entry['D_cm2_s'],
+                entry['D_cm2_s_err'],
+                curves,
+                entry,
+                species,
+                output_dir / f'{prefix}arrhenius.png',
+            )
+        )
+    if 'modes' in outputs:
+        result, arrays = outputs.modes.get_dict(), outputs.modes_arrays
+        labels = [m['label'] for m in result['modes']]
+        paths.append(
+            draw_mode_map(
+                arrays.get_array('embedding'), arrays.get_array('mode'), labels, output_dir / f'{prefix}modes.png'
+            )
+        )
+        names = result['descriptors']
+        paths.append(
+            draw_importance(
+                names,
+                [result['importance'][n] for n in names],
+                [result['importance_err'][n] for n in names],
+                result['r2_cv'],
+                result['r2_cv_std'],
+                output_dir / f'{prefix}importance.png',
+            )
+        )
+    if 'environment_fractions' in outputs:
+        arrays = outputs.environment_fractions
+        series = [
+            (label, arrays.get_array(f'times_{label}'), arrays.get_array(f'fractions_{label}'))
+            for label in arrays.base.attributes.get('labels')
+        ]
+        paths.append(
+            draw_class_fractions(
+                series, arrays.base.attributes.get('n_classes'), output_dir / f'{prefix}environment_classes.png'
+            )
+        )
+    return paths
+
+
 # ---------------------------------------------------------------------------------- command
 @cmd_root.command('report')
 @click.argument('identifier')
