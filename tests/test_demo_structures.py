@@ -28,7 +28,7 @@ def test_licoo2_octahedra():
 
 def test_lithium_content():
     demo = _demo()
-    for fraction, lithium in ((1.0, 2), (0.5, 1), (0.0, 0)):
+    for fraction, lithium, cobalt in ((1.0, 1, 1), (0.5, 1, 2), (0.0, 0, 1)):
         atoms = demo.lithium_cobalt_oxide(fraction)
         assert atoms.get_chemical_symbols().count('Li') == lithium
-        assert atoms.get_chemical_symbols().count('Co') == 2
+        assert atoms.get_chemical_symbols().count('Co') == cobalt
