@@ -81,8 +81,24 @@ _REQUIRED = [
 _UNSUPPORTED = {'magnetic_basis_type', 'min_mag', 'max_mag', 'mag_basis_size'}
 
 
+class MtpTableCounts:
+    """The counts MLIP's ``.mtp`` header states, derived from the index tables (shared by template and file)."""
+
+    @property
+    def alpha_index_basic_count(self) -> int:
+        return len(self.alpha_index_basic)
+
+    @property
+    def alpha_index_times_count(self) -> int:
+        return len(self.alpha_index_times)
+
+    @property
+    def alpha_scalar_moments(self) -> int:
+        return len(self.alpha_moment_mapping)
+
+
 @dataclass
-class MtpPotential:
+class MtpPotential(MtpTableCounts):
     """Contents of an MLIP ``.mtp`` file.
 
     ``radial_coeffs`` has shape (species_count, species_count, radial_funcs_count,
@@ -127,18 +143,6 @@ class MtpPotential:
             )
 
     # ---------------------------------------------------------------- properties
-    @property
-    def alpha_index_basic_count(self) -> int:
-        return len(self.alpha_index_basic)
-
-    @property
-    def alpha_index_times_count(self) -> int:
-        return len(self.alpha_index_times)
-
-    @property
-    def alpha_scalar_moments(self) -> int:
-        return len(self.alpha_moment_mapping)
-
     @property
     def is_trained(self) -> bool:
         return self.moment_coeffs is not None

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aiida_mscale.mtp.script import run_script
+
 #: motep's ``MTPData.optimized`` for each active-set layout (``aiida_mscale.lammps.active_set_layout`` inverts it).
 OPTIMIZED = {
     'moment': ['moment_coeffs'],
@@ -336,19 +338,11 @@ def select(inputs: dict, workdir: Path = Path('.')) -> dict:
 
 def main(argv=None) -> int:
     """Command-line entry point: ``mscale-mtp-select input.json``."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print('usage: mscale-mtp-select input.json', file=sys.stderr)
-        return 2
-    path = Path(argv[0])
-    try:
-        inputs = json.loads(path.read_text())
-        summary = select(inputs, workdir=path.parent)
-    except (OSError, ValueError, KeyError) as exception:
-        print(f'ERROR: {exception}', file=sys.stderr)
-        return 1
-    print(json.dumps({k: v for k, v in summary.items() if k != 'swaps'}, indent=2))
-    return 0
+
+    def report(summary):
+        return {key: value for key, value in summary.items() if key != 'swaps'}
+
+    return run_script('mscale-mtp-select', select, argv, report=report)
 
 
 if __name__ == '__main__':

@@ -57,6 +57,8 @@ from functools import cache
 from math import factorial
 from pathlib import Path
 
+from .potential_file import MtpTableCounts
+
 __all__ = [
     'MAX_TENSORS',
     'BasisGraph',
@@ -324,7 +326,7 @@ def _chain_order(graph: BasisGraph) -> list[int]:
 # the template
 # --------------------------------------------------------------------------------------
 @dataclass
-class MtpTemplate:
+class MtpTemplate(MtpTableCounts):
     """An untrained MTP: the basis (index tables) and the radial-basis settings."""
 
     level: int
@@ -344,18 +346,6 @@ class MtpTemplate:
     basis_levels: list[int] = field(default_factory=list)
     #: each basis function as the tuple of its connected factors (:class:`BasisGraph`)
     basis_functions: list[tuple] = field(default_factory=list)
-
-    @property
-    def alpha_index_basic_count(self) -> int:
-        return len(self.alpha_index_basic)
-
-    @property
-    def alpha_index_times_count(self) -> int:
-        return len(self.alpha_index_times)
-
-    @property
-    def alpha_scalar_moments(self) -> int:
-        return len(self.alpha_moment_mapping)
 
     @property
     def number_of_parameters(self) -> int:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aiida_mscale.mtp.script import run_script
+
 #: eV/Angstrom^3 in GPa.
 EV_PER_ANG3_IN_GPA = 160.21766208
 
@@ -155,20 +157,7 @@ def train(inputs: dict, workdir: Path = Path('.')) -> dict:
 
 def main(argv=None) -> int:
     """Command-line entry point: ``mscale-mtp-train input.json``."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print('usage: mscale-mtp-train input.json', file=sys.stderr)
-        return 2
-    path = Path(argv[0])
-    try:
-        inputs = json.loads(path.read_text())
-        errors = train(inputs, workdir=path.parent)
-    except (OSError, ValueError, KeyError) as exception:
-        print(f'ERROR: {exception}', file=sys.stderr)
-        return 1
-    if errors:
-        print(json.dumps(errors, indent=2))
-    return 0
+    return run_script('mscale-mtp-train', train, argv)
 
 
 if __name__ == '__main__':
