@@ -7,7 +7,7 @@ It builds LiCoO2 (R-3m) at lithium contents x = 1, 0.5 and 0, rattles the atoms 
 them with :class:`DftLabelingWorkChain` on the daemon, and prints the training set and the commands that show
 its provenance. The DFT settings are chosen so that the demo finishes in minutes on a
 laptop: 60 Ry (the pslibrary Li file asks for 78 Ry: pressures carry a Pulay stress of about -6 GPa, measured
-for LiCoO2) and a k-point spacing of 0.6 1/Angstrom; use the ``moderate`` protocol without overrides for labels
+for LiCoO2) and a k-point spacing of 0.8 1/Angstrom; use the ``moderate`` protocol without overrides for labels
 you would fit a potential to.
 """
 
@@ -68,7 +68,7 @@ def main(profile=None):
         overrides={
             'max_concurrent': 2,
             'pw_base': {
-                'kpoints_distance': 0.6,
+                'kpoints_distance': 0.8,
                 'pw': {'parameters': {'SYSTEM': {'ecutwfc': 60.0, 'ecutrho': 480.0}}},
             },
         },
