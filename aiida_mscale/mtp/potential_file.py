@@ -96,6 +96,15 @@ class MtpTableCounts:
     def alpha_scalar_moments(self) -> int:
         return len(self.alpha_moment_mapping)
 
+    @property
+    def number_of_parameters(self) -> int:
+        """Parameters fitted by training: moment, species and radial coefficients."""
+        return (
+            self.alpha_scalar_moments
+            + self.species_count
+            + self.species_count**2 * self.radial_funcs_count * self.radial_basis_size
+        )
+
 
 @dataclass
 class MtpPotential(MtpTableCounts):
@@ -146,15 +155,6 @@ class MtpPotential(MtpTableCounts):
     @property
     def is_trained(self) -> bool:
         return self.moment_coeffs is not None
-
-    @property
-    def number_of_parameters(self) -> int:
-        """Fitted parameters: moment, species and radial coefficients."""
-        return (
-            self.alpha_scalar_moments
-            + self.species_count
-            + self.species_count**2 * self.radial_funcs_count * self.radial_basis_size
-        )
 
     @property
     def level(self) -> int:

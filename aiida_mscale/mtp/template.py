@@ -347,15 +347,6 @@ class MtpTemplate(MtpTableCounts):
     #: each basis function as the tuple of its connected factors (:class:`BasisGraph`)
     basis_functions: list[tuple] = field(default_factory=list)
 
-    @property
-    def number_of_parameters(self) -> int:
-        """Parameters fitted by training: moment, species and radial coefficients."""
-        return (
-            self.alpha_scalar_moments
-            + self.species_count
-            + self.species_count**2 * self.radial_funcs_count * self.radial_basis_size
-        )
-
     def to_potential(self):
         """The template as an :class:`~aiida_mscale.mtp.potential_file.MtpPotential`."""
         from .potential_file import MtpPotential
