@@ -6,6 +6,7 @@ from aiida import orm
 from aiida.common import CalcInfo, CodeInfo
 from aiida_lammps.calculations.raw import LammpsRawCalculation
 
+from aiida_mscale.calculations.script_job import merged_parameters
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.lammps import inputs as lammps_inputs
 
@@ -20,7 +21,7 @@ def validate_inputs(inputs, _):
         return f'the structure has species {missing} that the potential lacks (it has {potential.species})'
     if not potential.base.attributes.get('is_trained'):
         return 'the potential is an untrained template: train it first (MtpTrainCalculation)'
-    parameters = inputs['parameters'].get_dict() if 'parameters' in inputs else {}
+    parameters = merged_parameters(inputs)
     try:
         parameters = lammps_inputs.validate_parameters(parameters, potential.species)
     except ValueError as exception:
@@ -91,7 +92,7 @@ class LammpsMtpCalculation(LammpsRawCalculation):
 
         potential = self.inputs.potential
         species = potential.species
-        given = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        given = merged_parameters(self.inputs)
         plugin = given.pop('plugin_path', None) or str(plugin_path())
         parameters = lammps_inputs.validate_parameters(given, species)
         files = lammps_inputs.FILES

@@ -7,7 +7,7 @@ import json
 from aiida import orm
 from aiida.engine import CalcJob
 
-from aiida_mscale.calculations.script_job import script_calcinfo, write_text
+from aiida_mscale.calculations.script_job import merged_parameters, script_calcinfo, write_text
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
 
@@ -46,7 +46,7 @@ def validate_inputs(inputs, _):
     if not potential.base.attributes.get('is_trained'):
         return 'the potential is an untrained template: train it (MtpTrainCalculation) before grading with it'
 
-    parameters = {**DEFAULT_PARAMETERS, **(inputs['parameters'].get_dict() if 'parameters' in inputs else {})}
+    parameters = merged_parameters(inputs, DEFAULT_PARAMETERS)
     unknown = set(parameters) - set(DEFAULT_PARAMETERS)
     if unknown:
         return f'unknown parameters {sorted(unknown)}; known: {sorted(DEFAULT_PARAMETERS)}'
@@ -131,8 +131,7 @@ class MtpSelectCalculation(CalcJob):
         spec.exit_code(310, 'ERROR_NON_FINITE_GRADES', message='Some grades are not finite (singular active set?).')
 
     def prepare_for_submission(self, folder):
-        given = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
-        parameters = {**DEFAULT_PARAMETERS, **given}
+        parameters = merged_parameters(self.inputs, DEFAULT_PARAMETERS)
         species = self.inputs.potential.species
         write_text(folder, self.inputs.training_set.to_cfg(species), 'training.cfg')
         write_text(folder, self.inputs.candidates.to_cfg(species), 'candidates.cfg')

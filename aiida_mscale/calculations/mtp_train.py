@@ -8,7 +8,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import CalcJob
 
-from aiida_mscale.calculations.script_job import script_calcinfo, write_text
+from aiida_mscale.calculations.script_job import merged_parameters, script_calcinfo, write_text
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
 
@@ -45,7 +45,7 @@ def validate_inputs(inputs, _):
     energies = training_set.get_array('energies')
     if not np.all(np.isfinite(energies)):
         return f'{int((~np.isfinite(energies)).sum())} configurations of the training set have no energy label'
-    parameters = {**DEFAULT_PARAMETERS, **(inputs['parameters'].get_dict() if 'parameters' in inputs else {})}
+    parameters = merged_parameters(inputs, DEFAULT_PARAMETERS)
     if not 0 <= parameters['validation_fraction'] < 1:
         return '`validation_fraction` must be in [0, 1)'
     unknown = set(parameters) - set(DEFAULT_PARAMETERS)
@@ -86,8 +86,7 @@ class MtpTrainCalculation(CalcJob):
         spec.exit_code(310, 'ERROR_NON_FINITE_ERRORS', message='The fit diverged: its errors are not finite.')
 
     def prepare_for_submission(self, folder):
-        given = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
-        parameters = {**DEFAULT_PARAMETERS, **given}
+        parameters = merged_parameters(self.inputs, DEFAULT_PARAMETERS)
         species = self.inputs.potential.species
         training_set = self.inputs.training_set
         train, validation = split_training_validation(

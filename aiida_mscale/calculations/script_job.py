@@ -1,5 +1,7 @@
 """What the CalcJobs that run a script of this package (``mscale-mtp-*``, ``solver.py``) have in common."""
 
+from __future__ import annotations
+
 from aiida.common import CalcInfo, CodeInfo
 
 
@@ -21,3 +23,9 @@ def script_calcinfo(calcjob, cmdline: list[str], stdout: str, stderr: str, retri
     calcinfo.codes_info = [codeinfo]
     calcinfo.retrieve_list = list(retrieve) + [stdout, stderr]
     return calcinfo
+
+
+def merged_parameters(inputs, defaults: dict | None = None) -> dict:
+    """The optional ``parameters`` Dict input over ``defaults`` (works on validator inputs and ``self.inputs``)."""
+    given = inputs['parameters'].get_dict() if 'parameters' in inputs else {}
+    return {**(defaults or {}), **given}

@@ -473,13 +473,3 @@ def run(inp, base_dir='.', out_dir='.'):
         summary['xdmf'] = [f'particle_rate{k}.xdmf' for k in range(len(P['rates']))]
     common.write_results(out_dir, summary, arrays)
     return summary
-
-
-if __name__ == '__main__':
-    import sys
-
-    try:
-        from . import solver
-    except ImportError:
-        import solver
-    sys.exit(solver.main(sys.argv[1:], model='particle_diffusion'))

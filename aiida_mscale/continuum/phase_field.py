@@ -533,13 +533,3 @@ def run(inp, base_dir='.', out_dir='.'):
         summary['xdmf'] = ['phase_field_final.xdmf']
     common.write_results(out_dir, summary, arrays)
     return summary
-
-
-if __name__ == '__main__':
-    import sys
-
-    try:
-        from . import solver
-    except ImportError:
-        import solver
-    sys.exit(solver.main(sys.argv[1:], model='phase_field'))
