@@ -91,6 +91,12 @@ def test_labelling_with_one_unconvergeable_configuration(pw_code, tmp_path):
     reports = [log.message for log in orm.Log.collection.get_logs_for(node)]
     assert any('labelled 2/3, 1 failed' in message for message in reports), reports
 
+    # Rolling pool (max_concurrent 2): the third configuration started when the first of the two running ones
+    # finished, not after both (Fe needs its full 10 SCF steps, Li converges in 7, so they end apart).
+    first, second, third = sorted(node.called, key=lambda child: child.ctime)[:3]
+    finished = sorted([first.mtime, second.mtime])
+    assert finished[0] <= third.ctime < finished[1], (finished, third.ctime)
+
     # Each label equals a direct pw.x run of the same input, read by an independent XML reader.
     images = training_set.to_ase()
     for k, (label, atoms) in enumerate(zip(['li_rattled', 'li_strained'], images)):
@@ -180,3 +186,79 @@ def test_overlapping_atoms_are_refused(pw_code):
             ValueError, match=f'structure `bad` has overlapping atoms: two atoms are {distance} Angstrom'
         ):
             _launch(builder)
+
+
+@pytest.mark.parametrize(
+    ('atoms', 'message'),
+    [
+        (
+            Atoms('Li2', positions=[[0, 0, 0], [1.7, 1.7, 1.7]], cell=[3.4, 3.4, 3.4], pbc=(True, True, False)),
+            r'is not periodic in all three directions \(pbc=\(True, True, False\)\)',
+        ),
+        (Atoms('Li2', positions=[[0, 0, 0], [1.7, 1.7, 1.7]], pbc=False), 'is not periodic in all three'),
+        (
+            Atoms('Li2', positions=[[0, 0, 0], [1.7, 1.7, 1.7]], cell=[[3.4, 0, 0], [0, 3.4, 0], [0, 0, 0]], pbc=True),
+            r'has no cell \(a zero or non-finite cell vector\)',
+        ),
+        (
+            Atoms(
+                'Li2', positions=[[0, 0, 0], [1.7, 1.7, 1.7]], cell=[[3.4, 0, 0], [0, 3.4, 0], [3.4, 3.4, 0]], pbc=True
+            ),
+            'has linearly dependent cell vectors',
+        ),
+    ],
+    ids=['slab', 'molecule', 'no_cell', 'dependent_cell'],
+)
+def test_cells_pw_cannot_label_are_refused(pw_code, atoms, message):
+    from aiida import orm
+
+    from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
+
+    builder = DftLabelingWorkChain.get_builder_from_protocol(pw_code, _configurations(), protocol='fast')
+    builder.structures = {'bad': orm.StructureData(ase=atoms)}
+    with pytest.raises(ValueError, match=f'structure `bad` {message}'):
+        _launch(builder)
+
+
+def test_kind_names_that_are_not_elements(pw_code):
+    """Kinds Li1/Li2 (ASE tags) and a long site name pw.x cannot read are labelled as the plain element cell.
+
+    The reference is the same configuration with kinds named by element, labelled in the same run: energies,
+    forces and stresses agree to the SCF threshold, and the training set lists Li for every atom.
+    """
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
+
+    atoms = bulk('Li', 'bcc', a=3.43, cubic=True)
+    atoms.rattle(0.05, seed=3)
+    plain = orm.StructureData(ase=atoms)
+    tagged_atoms = atoms.copy()
+    tagged_atoms.set_tags([1, 2])
+    tagged = orm.StructureData(ase=tagged_atoms)
+    assert tagged.get_kind_names() == ['Li1', 'Li2']
+    long_names = orm.StructureData(cell=atoms.cell.array, pbc=(True, True, True))
+    for k, position in enumerate(atoms.positions):
+        long_names.append_atom(position=position, symbols='Li', name=f'bcc_site{k}')
+    structures = {'a_plain': plain, 'b_tagged': tagged, 'c_long_names': long_names}
+    overrides = {**OVERRIDES, 'max_concurrent': 3}
+    builder = DftLabelingWorkChain.get_builder_from_protocol(
+        pw_code, structures, protocol='fast', overrides=overrides, options=OPTIONS
+    )
+    results, node = run_get_node(builder)
+    assert node.exit_status == 0, node.exit_message
+    training_set = results['training_set']
+    assert training_set.species == ['Li'] and len(training_set) == 3
+    energies = training_set.get_array('energies')
+    forces = training_set.get_array('forces').reshape(3, 2, 3)
+    assert energies[1] == pytest.approx(energies[0], abs=1e-5) and energies[2] == pytest.approx(energies[0], abs=1e-5)
+    np.testing.assert_allclose(forces[1], forces[0], atol=1e-4)
+    np.testing.assert_allclose(forces[2], forces[0], atol=1e-4)
+    assert np.abs(forces[0]).max() > 1e-3
+    # the long names went to pw.x as the element, through a calcfunction in the graph
+    calculation = orm.load_node(training_set.get_array('source_uuids')[2])
+    assert calculation.inputs.structure.get_kind_names() == ['Li']
+    assert calculation.inputs.structure.creator.process_label == 'relabel_kinds_by_element'
+    tagged_calculation = orm.load_node(training_set.get_array('source_uuids')[1])
+    assert tagged_calculation.inputs.structure.uuid == tagged.uuid

@@ -6,13 +6,14 @@ import pathlib
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import ToContext, WorkChain, while_
+from aiida.engine import WorkChain, while_
 from aiida_quantumespresso.common.types import ElectronicType, SpinType
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
-from aiida_mscale.calculations.functions import build_training_set_from_pw, record_failures
+from aiida_mscale.calculations.functions import build_training_set_from_pw, record_failures, relabel_kinds_by_element
 from aiida_mscale.data.training_set import TrainingSetData
+from aiida_mscale.workflows.pool import RollingPoolMixin
 
 PW_PLUGIN = 'quantumespresso.pw'
 
@@ -34,8 +35,43 @@ def minimum_interatomic_distance(structure: orm.StructureData) -> float:
         cutoff *= 2
 
 
+#: pw.x reads species labels of at most three characters (QE 6.7, ``atom_label`` in ``read_cards.f90``).
+PW_LABEL_LENGTH = 3
+
+
+def structure_problem(structure: orm.StructureData) -> str | None:
+    """What makes ``structure`` unfit for a periodic pw.x SCF label, or None.
+
+    Refused: no atoms, periodicity missing along some direction (a label for a slab or molecule needs a vacuum
+    cell made on purpose, periodic in 3D), no cell, or cell vectors that are (nearly) linearly dependent
+    (volume below 1e-6 of the product of the vector lengths).
+    """
+    import numpy as np
+
+    if not structure.sites:
+        return 'has no atoms'
+    if not all(structure.pbc):
+        return (
+            f'is not periodic in all three directions (pbc={tuple(bool(p) for p in structure.pbc)}): pw.x labels '
+            'need a 3D-periodic cell (put a slab or molecule in a vacuum cell and set pbc=(True, True, True))'
+        )
+    cell = np.asarray(structure.cell, dtype=float)
+    lengths = np.linalg.norm(cell, axis=1)
+    if not np.all(np.isfinite(cell)) or np.any(lengths == 0):
+        return 'has no cell (a zero or non-finite cell vector)'
+    volume = abs(float(np.linalg.det(cell)))
+    if volume <= 1e-6 * float(np.prod(lengths)):
+        return f'has linearly dependent cell vectors (volume {volume:.3g} Angstrom^3)'
+    return None
+
+
+def kinds_need_relabelling(structure: orm.StructureData) -> bool:
+    """Whether a kind name cannot go to pw.x as it is (longer than pw.x's three-character species label)."""
+    return any(len(kind.name) > PW_LABEL_LENGTH for kind in structure.kinds)
+
+
 def validate_inputs(inputs, _):
-    """Refuse bad input before anything runs: no structures, wrong code, missing pseudos, overlapping atoms."""
+    """Refuse bad input before anything runs: no structures, wrong code, missing pseudos, unusable cells, overlaps."""
     structures = inputs.get('structures', {})
     if not structures:
         return 'no structures given: pass at least one StructureData in `structures`.'
@@ -46,10 +82,15 @@ def validate_inputs(inputs, _):
             f'code `{code.full_label}` is for plugin `{code.default_calc_job_plugin}`, '
             f'but labelling needs a `{PW_PLUGIN}` code (pw.x).'
         )
+    for label, structure in structures.items():
+        problem = structure_problem(structure)
+        if problem:
+            return f'structure `{label}` {problem}.'
     pseudos = pw.get('pseudos', {})
     if pseudos:
         for label, structure in structures.items():
-            missing = sorted(set(structure.get_kind_names()) - set(pseudos))
+            # pseudopotentials are looked up by element: kinds Li1/Li2 both take the pseudo of Li
+            missing = sorted({kind.symbol for kind in structure.kinds} - set(pseudos))
             if missing:
                 return (
                     f'structure `{label}` has species {missing} with no pseudopotential '
@@ -68,12 +109,19 @@ def validate_inputs(inputs, _):
     return None
 
 
-class DftLabelingWorkChain(ProtocolMixin, WorkChain):
+class DftLabelingWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
     """Label atomic configurations with pw.x SCF (energy, forces, stress) into a :class:`TrainingSetData`.
 
     Each configuration runs in its own :class:`PwBaseWorkChain` (with its restart handlers); at most
-    ``max_concurrent`` run at once. A configuration that still fails is recorded in ``failures`` and
-    skipped: the work chain finishes with the others, and fails (exit code 401) only if all failed.
+    ``max_concurrent`` run at once, as a rolling pool (:mod:`aiida_mscale.workflows.pool`): the next
+    configuration starts as soon as any running one finishes. A configuration that still fails is recorded in
+    ``failures`` and skipped: the work chain finishes with the others, and fails (exit code 401) only if all
+    failed.
+
+    Pseudopotentials are looked up by element, so kinds named ``Li1``/``Li2`` both take Li's. Kind names pw.x
+    cannot read (longer than three characters, e.g. ``fcc111``) are renamed to their element by the
+    calcfunction :func:`~aiida_mscale.calculations.functions.relabel_kinds_by_element` before the run; the
+    training set always lists elements.
     """
 
     @classmethod
@@ -107,10 +155,8 @@ class DftLabelingWorkChain(ProtocolMixin, WorkChain):
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
-            while_(cls.has_pending)(
-                cls.submit_batch,
-                cls.inspect_batch,
-            ),
+            while_(cls.has_pending)(cls.run_pool),
+            cls.inspect_labels,
             cls.results,
         )
         spec.output('training_set', valid_type=TrainingSetData, required=False, help='The labelled configurations.')
@@ -215,33 +261,41 @@ class DftLabelingWorkChain(ProtocolMixin, WorkChain):
         self.ctx.total = len(self.ctx.queue)
         self.ctx.labelled = {}  # label -> output_trajectory
         self.ctx.failed = {}  # label -> report
-        self.ctx.batch = []
+        self.ctx.pw_structures = {}  # label -> the structure pw.x ran (the input one, or its element-named copy)
+        self.ctx.pool_started = False
         self.report(f'labelling {self.ctx.total} configurations, at most {self.inputs.max_concurrent.value} at once')
 
     def has_pending(self):
         """Whether configurations remain to be submitted."""
-        return bool(self.ctx.queue)
+        if not self.ctx.pool_started:
+            return True
+        return self.pool_has_queue('pw')
 
-    def submit_batch(self):
-        """Submit the next ``max_concurrent`` configurations."""
-        size = self.inputs.max_concurrent.value
-        self.ctx.batch, self.ctx.queue = self.ctx.queue[:size], self.ctx.queue[size:]
-        running = {}
-        for label in self.ctx.batch:
-            inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace='pw_base'))
-            structure = self.inputs.structures[label]
-            inputs.pw.structure = structure
-            # pw.x wants exactly one pseudopotential per kind of this configuration
-            inputs.pw.pseudos = {kind: inputs.pw.pseudos[kind] for kind in structure.get_kind_names()}
-            inputs.metadata.call_link_label = f'label_{label}'
-            running[f'pw_{label}'] = self.submit(PwBaseWorkChain, **inputs)
-        self.report(f'submitted {", ".join(f"<{n.pk}> {k[3:]}" for k, n in running.items())}')
-        return ToContext(**running)
+    def run_pool(self):
+        """Run the queue as a rolling pool of ``max_concurrent`` PwBaseWorkChains."""
+        queue = self.ctx.queue if not self.ctx.pool_started else self.ctx._pools['pw']['queue']
+        self.ctx.pool_started = True
+        self.pool_start('pw', queue, self.inputs.max_concurrent.value, 'submit_label')
 
-    def inspect_batch(self):
+    def submit_label(self, label):
+        """Submit the PwBaseWorkChain of configuration ``label`` and return its node."""
+        inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace='pw_base'))
+        structure = self.inputs.structures[label]
+        if kinds_need_relabelling(structure):
+            structure = relabel_kinds_by_element(structure, metadata={'call_link_label': f'relabel_{label}'})
+        self.ctx.pw_structures[label] = structure.uuid
+        inputs.pw.structure = structure
+        # pw.x wants exactly one pseudopotential per kind of this configuration, looked up by element
+        inputs.pw.pseudos = {kind.name: inputs.pw.pseudos[kind.symbol] for kind in structure.kinds}
+        inputs.metadata.call_link_label = f'label_{label}'
+        node = self.submit(PwBaseWorkChain, **inputs)
+        self.report(f'submitted <{node.pk}> {label}')
+        return node
+
+    def inspect_labels(self):
         """Keep the labels of the configurations that finished; record the ones that failed."""
-        for label in self.ctx.batch:
-            node = self.ctx[f'pw_{label}']
+        for label in sorted(self.ctx.pw):
+            node = self.ctx.pw[label]
             reason = None
             if not node.is_finished_ok:
                 reason = node.exit_message or f'process ended in state {node.process_state.value}'
@@ -261,8 +315,7 @@ class DftLabelingWorkChain(ProtocolMixin, WorkChain):
                     'process_uuid': node.uuid,
                 }
                 self.report(f'configuration `{label}` failed (PwBaseWorkChain<{node.pk}>): {reason}')
-        done = len(self.ctx.labelled) + len(self.ctx.failed)
-        self.report(f'labelled {len(self.ctx.labelled)}/{self.ctx.total}, {len(self.ctx.failed)} failed ({done} done)')
+        self.report(f'labelled {len(self.ctx.labelled)}/{self.ctx.total}, {len(self.ctx.failed)} failed')
 
     def results(self):
         """Collect the labels into a TrainingSetData and record the failures."""
@@ -302,4 +355,4 @@ class DftLabelingWorkChain(ProtocolMixin, WorkChain):
             self.report(f'cleaned remote folders of calculations: {" ".join(map(str, cleaned))}')
 
 
-__all__ = ['DftLabelingWorkChain', 'minimum_interatomic_distance']
+__all__ = ['DftLabelingWorkChain', 'minimum_interatomic_distance', 'structure_problem']

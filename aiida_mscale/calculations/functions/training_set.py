@@ -22,6 +22,35 @@ def stress_ase_from_pw_gpa(stress_gpa) -> np.ndarray:
     return -np.asarray(stress_gpa, dtype=float) * GPa
 
 
+def element_symbols(kind_names, structure: orm.StructureData | None) -> list[str]:
+    """The element of each atom, given the kind names pw.x's parser wrote (``Li1``, ``fcc111``, ...).
+
+    The structure the calculation ran maps kind names to elements; without one, the names must be elements.
+    """
+    if structure is None:
+        return [str(name) for name in kind_names]
+    mapping = {kind.name: kind.symbol for kind in structure.kinds}
+    return [mapping[str(name)] for name in kind_names]
+
+
+@calcfunction
+def relabel_kinds_by_element(structure: orm.StructureData) -> orm.StructureData:
+    """The same configuration with one kind per element, named by the element (``fcc111`` -> ``Cu``).
+
+    pw.x reads species labels of at most three characters; kinds that differ only in name (ASE tags, slab site
+    names) are merged, which leaves a non-magnetic SCF label unchanged. The mass of the first kind of each element
+    is kept.
+    """
+    relabelled = orm.StructureData(cell=structure.cell, pbc=structure.pbc)
+    masses = {}
+    for kind in structure.kinds:
+        masses.setdefault(kind.symbol, kind.mass)
+    for site in structure.sites:
+        symbol = structure.get_kind(site.kind_name).symbol
+        relabelled.append_atom(position=site.position, symbols=symbol, name=symbol, mass=masses[symbol])
+    return relabelled
+
+
 @calcfunction
 def build_training_set_from_pw(**trajectories) -> TrainingSetData:
     """Collect the final frame of each pw.x ``output_trajectory`` into one :class:`TrainingSetData`.
@@ -29,6 +58,7 @@ def build_training_set_from_pw(**trajectories) -> TrainingSetData:
     Each input is the ``output_trajectory`` (``TrajectoryData``) of a successful ``PwCalculation``; its
     ``energy`` [eV], ``forces`` [eV/Angstrom] and ``stress`` [GPa, pw.x sign] arrays become the labels, and
     the calculation's UUID is recorded as the source of the label. Configurations are ordered by link label.
+    Atoms are keyed by element (kind names such as ``Li1`` map to ``Li`` through the calculation's structure).
     """
     if not trajectories:
         raise ValueError('no trajectories to collect')
@@ -43,7 +73,7 @@ def build_training_set_from_pw(**trajectories) -> TrainingSetData:
                 raise ValueError(f'trajectory `{label}` has no `{required}` array: was tprnfor/tstress set?')
         calculation = trajectory.creator
         structure = calculation.inputs.structure if calculation is not None else None
-        symbols = trajectory.symbols
+        symbols = element_symbols(trajectory.symbols, structure)
         counts.append(len(symbols))
         cells.append(trajectory.get_cells()[-1])
         pbc.append(structure.pbc if structure is not None else (True, True, True))
