@@ -9,7 +9,9 @@ Bad input raises ``ValueError`` with a message naming the problem.
 Modules
 -------
 msd          unwrapping (triclinic, per-frame cells), FFT tracer / collective MSD
-diffusion    D with block-based 1-sigma, Haven ratio, Nernst-Einstein conductivity
+diffusion    D with 1-sigma (generalised least squares, or independent blocks), Haven ratio,
+             Nernst-Einstein conductivity, framework drift correction
+msd_gls      analytic MSD covariance across lags (random walk + noise) and the GLS line fit
 arrhenius    Arrhenius / two-regime / VTF fits, AICc/BIC verdict, apparent Ea(T), extrapolation
 rdf          periodic radial distribution functions, first-minimum cutoffs
 descriptors  per-ion sliding-window descriptors (motion, site hopping, coordination, voids, clusters)
@@ -37,6 +39,8 @@ _EXPORTS = {
     'nernst_einstein_conductivity': 'diffusion',
     'number_density': 'diffusion',
     'tracer_diffusivity': 'diffusion',
+    'gls_msd_fit': 'msd_gls',
+    'msd_covariance': 'msd_gls',
     'EnvironmentModel': 'environments',
     'class_fractions': 'environments',
     'fit_environment_classes': 'environments',

@@ -10,6 +10,7 @@ __all__ = [
     'as_positions',
     'as_cells',
     'as_times',
+    'as_frame',
     'species_indices',
 ]
 
@@ -29,7 +30,8 @@ def as_positions(positions, name='positions'):
 def as_cells(cells, n_frames):
     """Return cells as (n_frames, 3, 3) [Angstrom], rows are lattice vectors.
 
-    A single (3, 3) cell is broadcast to every frame. Singular cells are rejected.
+    A single (3, 3) cell is broadcast to every frame. Cells with NaN or infinite entries and
+    singular cells are rejected.
     """
     arr = np.asarray(cells, dtype=float)
     if arr.shape == (3, 3):
@@ -38,6 +40,8 @@ def as_cells(cells, n_frames):
         raise ValueError(f'cells must have shape (3, 3) or (n_frames, 3, 3), got {arr.shape}')
     if arr.shape[0] != n_frames:
         raise ValueError(f'cells has {arr.shape[0]} frames but positions has {n_frames}')
+    if not np.all(np.isfinite(arr)):
+        raise ValueError('cells contain NaN or infinite values')
     det = np.linalg.det(arr)
     if np.any(np.abs(det) < 1e-8):
         raise ValueError('cells contain a singular (zero-volume) cell')
@@ -47,12 +51,16 @@ def as_cells(cells, n_frames):
 def as_times(times, n_frames, require_uniform=True, rtol=1e-6):
     """Return times [ps] as a float array of length ``n_frames``.
 
-    Raises if time is not strictly increasing or, when ``require_uniform``, not uniformly
+    Raises if a time is NaN or infinite (NaN compares false with everything, so it would pass the
+    ordering checks below), if time is not strictly increasing or, when ``require_uniform``, not uniformly
     spaced (FFT-based MSD assumes a constant frame interval).
     """
     t = np.asarray(times, dtype=float)
     if t.ndim != 1 or t.shape[0] != n_frames:
         raise ValueError(f'times must be 1-D with {n_frames} entries (one per frame), got shape {t.shape}')
+    if not np.all(np.isfinite(t)):
+        bad = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise ValueError(f'times contain NaN or infinite values (first at frame {bad}: {t[bad]})')
     if n_frames > 1:
         dt = np.diff(t)
         if np.any(dt <= 0):
@@ -63,6 +71,27 @@ def as_times(times, n_frames, require_uniform=True, rtol=1e-6):
         if require_uniform and np.any(np.abs(dt - dt[0]) > rtol * max(abs(dt[0]), 1e-300) + 1e-12):
             raise ValueError('time steps are not uniform; the MSD estimator requires a constant frame interval')
     return t
+
+
+def as_frame(frame, cell, name='frame'):
+    """Return one frame (n_atoms, 3) [Angstrom] and its cell (3, 3) [Angstrom] as float arrays.
+
+    Raises ``ValueError`` naming the input for a wrong shape, NaN or infinite values, or a
+    singular cell.
+    """
+    pos = np.asarray(frame, dtype=float)
+    if pos.ndim != 2 or pos.shape[1] != 3:
+        raise ValueError(f'{name} must have shape (n_atoms, 3), got {pos.shape}')
+    if not np.all(np.isfinite(pos)):
+        raise ValueError(f'{name} contains NaN or infinite values')
+    h = np.asarray(cell, dtype=float)
+    if h.shape != (3, 3):
+        raise ValueError(f'cell must have shape (3, 3), got {h.shape}')
+    if not np.all(np.isfinite(h)):
+        raise ValueError('cell contains NaN or infinite values')
+    if abs(np.linalg.det(h)) < 1e-8:
+        raise ValueError('cell is singular (zero volume)')
+    return pos, h
 
 
 def species_indices(species, target, n_atoms=None):

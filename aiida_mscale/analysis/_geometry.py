@@ -9,6 +9,8 @@ exact for any triclinic cell and any cutoff (including cutoffs larger than the c
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ._checks import as_frame
+
 __all__ = ['neighbor_pairs', 'minimum_image_vectors', 'perpendicular_widths', 'cell_volume']
 
 _SHIFTS = np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing='ij')).reshape(3, -1).T
@@ -33,10 +35,9 @@ def neighbor_pairs(positions, cell, cutoff, quantities='ijdD'):
     string of 'i' (first index), 'j' (second index), 'd' (distance), 'D' (vector from i to j's
     image); one array per letter is returned, as a tuple (or the array alone for one letter).
     """
-    pos = np.asarray(positions, dtype=float)
-    h = np.asarray(cell, dtype=float)
+    pos, h = as_frame(positions, cell, 'positions')
     cutoff = float(cutoff)
-    if cutoff <= 0:
+    if not cutoff > 0 or not np.isfinite(cutoff):
         raise ValueError(f'cutoff must be positive, got {cutoff}')
     frac = pos @ np.linalg.inv(h)
     frac -= np.floor(frac)

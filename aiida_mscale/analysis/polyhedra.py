@@ -22,7 +22,7 @@ Units: Angstrom, degrees.
 import numpy as np
 from scipy.spatial import ConvexHull
 
-from ._checks import species_indices
+from ._checks import as_frame, species_indices
 from ._geometry import minimum_image_vectors
 
 __all__ = ['POLYHEDRA', 'polyhedron_distortion', 'polyhedral_distortion']
@@ -92,9 +92,7 @@ def polyhedral_distortion(frame, cell, species, centre, ligand, n_ligands=6, cut
     dict of arrays over centres: ``index`` (atom indices), ``bond_angle_variance``,
     ``quadratic_elongation``, ``off_centring``, ``volume``, ``mean_bond_length``.
     """
-    pos = np.asarray(frame, dtype=float)
-    if pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f'frame must have shape (n_atoms, 3), got {pos.shape}')
+    pos, cell = as_frame(frame, cell)
     ic = species_indices(species, centre, pos.shape[0])
     il = species_indices(species, ligand, pos.shape[0])
     il_all = il

@@ -3,7 +3,18 @@
 import subprocess
 import sys
 
-MODULES = ['msd', 'diffusion', 'arrhenius', 'rdf', 'descriptors', 'modes', 'importance', 'environments', 'polyhedra']
+MODULES = [
+    'msd',
+    'msd_gls',
+    'diffusion',
+    'arrhenius',
+    'rdf',
+    'descriptors',
+    'modes',
+    'importance',
+    'environments',
+    'polyhedra',
+]
 
 
 def test_analysis_never_imports_aiida():
