@@ -88,3 +88,21 @@ def lithium_training_set(pw_code):
 def cheap_dft():
     """(overrides, options) for DftLabelingWorkChain.get_builder_from_protocol in tests."""
     return CHEAP_DFT, SERIAL
+
+
+@pytest.fixture(scope='session')
+def ld1_code(mscale_setup):
+    """Debian's ld1.x (Quantum ESPRESSO's atomic code), for PseudoGenerationCalculation."""
+    return _code('ld1@localhost')
+
+
+@pytest.fixture(scope='session')
+def ld1_pseudo_family_pbesol(ld1_code):
+    """The family `mscale/ld1/PBEsol` (16 elements, ld1.x-generated PAW datasets), made by the bootstrap code."""
+    from aiida import orm
+
+    from aiida_mscale.setup import bootstrap
+
+    step = bootstrap.ensure_ld1_pseudo_family('PBEsol')
+    assert step.status in ('created', 'exists'), str(step)
+    return orm.load_group(bootstrap.LD1_FAMILY_LABELS['PBEsol'])

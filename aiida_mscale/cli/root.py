@@ -20,9 +20,11 @@ def cmd_root():
 )
 @click.option('--check', is_flag=True, help='Only report what exists and what is missing; change nothing.')
 def cmd_setup(profile, check):
-    """Create the embedded default setup: profile, computer `localhost`, code `pw@localhost`, pseudo family.
+    """Create the embedded default setup: profile, computers, codes, pseudopotential families.
 
-    Idempotent: a second run finds everything in place and says so.
+    Families: `mscale/debian-qe/PBEsol` (Debian's files) and `mscale/ld1/PBEsol`, `mscale/ld1/PBE` (16 elements
+    generated here with ld1.x and checked at the `coarse` level, about a minute each; the pw.x verification runs
+    on demand, see docs/pseudopotentials.md). Idempotent: a second run finds everything in place and says so.
     """
     from aiida.manage.configuration import get_config
 

@@ -22,6 +22,7 @@ FENICS_CODE_LABEL = 'fenics'
 #: the continuum code's Python: Debian's, with python3-dolfinx (numpy 1.x), not this environment's
 FENICS_PYTHON = '/usr/bin/python3'
 LAMMPS_CODE_LABEL = 'lmp'
+LD1_CODE_LABEL = 'ld1'
 MPICH_COMPUTER_LABEL = 'localhost-mpich'
 PSEUDO_DIR = pathlib.Path('/usr/share/espresso/pseudo')
 
@@ -195,20 +196,31 @@ def ensure_code(
         return Step(
             f'code {full_label}', 'error', f'exists but for plugin `{code.default_calc_job_plugin}`, not `{plugin}`'
         )
+    if prepend_text and prepend_text not in (code.prepend_text or ''):
+        return Step(
+            f'code {full_label}',
+            'error',
+            f'exists but its prepend text lacks `{prepend_text}`: relabel it '
+            f'(`verdi code relabel {code.pk} {label}-old`) and run `aiida-mscale setup` again',
+        )
     return Step(f'code {full_label}', 'exists', f'{code.get_executable()} ({plugin})')
 
 
 def ensure_codes(create: bool = True) -> list[Step]:
     """Create (or find) every code of the suite, each on the computer of its MPI flavour."""
-    from aiida_mscale.lammps import lammps_paths
+    from aiida_mscale.lammps import lammps_paths, plugin_path
+    from aiida_mscale.lammps.inputs import PLUGIN_PATH_VARIABLE
 
     lmp = str(lammps_paths()['package'] / 'lmp')
+    # LAMMPS loads mtpplugin.so at start-up from LAMMPS_PLUGIN_PATH: the path lives on the code, not in scripts
+    lammps_prepend = f'export {PLUGIN_PATH_VARIABLE}={plugin_path().parent}'
     return [
         ensure_code(PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw', create=create),
+        ensure_code(LD1_CODE_LABEL, 'ld1.x', 'mscale.pseudo.generate', create=create),
         ensure_code(FENICS_CODE_LABEL, FENICS_PYTHON, 'mscale.continuum', create=create),
         ensure_code(MTP_TRAIN_CODE_LABEL, 'mscale-mtp-train', 'mscale.mtp.train', create, MPICH_COMPUTER_LABEL),
         ensure_code(MTP_SELECT_CODE_LABEL, 'mscale-mtp-select', 'mscale.mtp.select', create, MPICH_COMPUTER_LABEL),
-        ensure_code(LAMMPS_CODE_LABEL, lmp, 'mscale.lammps.mtp', create, MPICH_COMPUTER_LABEL),
+        ensure_code(LAMMPS_CODE_LABEL, lmp, 'mscale.lammps.mtp', create, MPICH_COMPUTER_LABEL, lammps_prepend),
     ]
 
 
@@ -265,6 +277,47 @@ def ensure_pseudo_family(create: bool = True, label: str = PSEUDO_FAMILY_LABEL) 
     return Step('pseudo family', 'exists', f'`{label}` ({", ".join(elements)})')
 
 
+#: Families of PAW datasets generated here with ld1.x (PseudoFamilyWorkChain), one per functional.
+LD1_FAMILY_LABELS = {'PBEsol': 'mscale/ld1/PBEsol', 'PBE': 'mscale/ld1/PBE'}
+#: The elements of the seed chemistries (PBA, argyrodites, hard carbon, Si/Se-graphene, oxides).
+LD1_ELEMENTS = ('Li', 'C', 'N', 'O', 'Na', 'Si', 'P', 'S', 'Cl', 'Mn', 'Fe', 'Co', 'Ni', 'Se', 'Br', 'I')
+
+
+def ensure_ld1_pseudo_family(functional: str, create: bool = True, protocol: str = 'coarse') -> Step:
+    """Create (or find) the ld1.x PAW family of ``functional`` (``mscale/ld1/<functional>``).
+
+    Creation runs :class:`~aiida_mscale.workflows.pseudo_family.PseudoFamilyWorkChain` at ``protocol``
+    (``coarse``: ld1.x generation and transferability checks, ld1.x cutoff estimates; about a minute per
+    family). The pw.x verification (cutoff convergence, equation of state vs all-electron) runs at
+    ``moderate``/``precise`` on demand: see docs/pseudopotentials.md.
+    """
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    label = LD1_FAMILY_LABELS[functional]
+    name = f'pseudo family {label}'
+    try:
+        family = orm.load_group(label)
+    except NotExistent:
+        if not create:
+            return Step(name, 'missing', f'no family `{label}`: run `aiida-mscale setup`')
+        from aiida.engine import run_get_node
+
+        from aiida_mscale.workflows.pseudo_family import PseudoFamilyWorkChain
+
+        builder = PseudoFamilyWorkChain.get_builder_from_protocol(
+            orm.load_code(f'{LD1_CODE_LABEL}@{COMPUTER_LABEL}'), LD1_ELEMENTS, functional, label, protocol=protocol
+        )
+        _, node = run_get_node(builder)
+        if not node.is_finished_ok:
+            return Step(name, 'error', f'PseudoFamilyWorkChain<{node.pk}> failed: {node.exit_message}')
+        summary = node.outputs.verification.get_dict()
+        failing = sorted(summary['failing'])
+        flagged = f'; failing a tolerance: {", ".join(failing)}' if failing else ''
+        return Step(name, 'created', f'{len(summary["elements"])} elements ({protocol} verification{flagged})')
+    return Step(name, 'exists', f'{len(family.nodes)} elements')
+
+
 # ---------------------------------------------------------------------------------- all together
 def run(profile: str = DEFAULT_PROFILE, create: bool = True) -> list[Step]:
     """Run (or with ``create=False``, only check) every bootstrap step and return what each found or did."""
@@ -276,4 +329,7 @@ def run(profile: str = DEFAULT_PROFILE, create: bool = True) -> list[Step]:
         return steps
     steps += ensure_codes(create=create)
     steps.append(ensure_pseudo_family(create=create))
+    if any(step.status == 'error' for step in steps if step.name == f'code {LD1_CODE_LABEL}@{COMPUTER_LABEL}'):
+        return steps
+    steps += [ensure_ld1_pseudo_family(functional, create=create) for functional in LD1_FAMILY_LABELS]
     return steps

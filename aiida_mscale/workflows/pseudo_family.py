@@ -1,0 +1,502 @@
+"""``PseudoFamilyWorkChain``: generate PAW datasets with ld1.x, verify each one, install an aiida-pseudo family.
+
+Per element, all as provenance nodes:
+
+1. ``PseudoGenerationCalculation`` (ld1.x): the dataset and its transferability test (AE vs PS excitation
+   energies of the test configurations, eigenvalues, ghost states), judged against the stated tolerances.
+2. (protocols ``moderate``/``precise``) pw.x on the element's ACWF unary crystal at the all-electron volume:
+   a cutoff scan; :func:`converge_cutoff` (calcfunction) picks the lowest cutoff whose energy per atom is
+   within ``energy_tolerance`` (1 meV) and pressure within ``pressure_tolerance`` (0.5 GPa) of the highest.
+3. (same protocols) a 7-point equation of state at that cutoff; :func:`fit_equation_of_state`
+   (calcfunction) fits Birch-Murnaghan and, for PBE, compares V0, B0, B1 with the all-electron reference of
+   the ACWF study (relative errors, nu, Delta; :mod:`aiida_mscale.pseudo.eos`).
+
+:func:`summarize_verification` (calcfunction) collects the verdicts and the recommended cutoffs into one
+``verification`` node; the family (``CutoffsPseudoPotentialFamily``, so ``get_recommended_cutoffs`` works) is
+then installed from it. Elements that fail a tolerance are kept and named in the family description; elements
+whose generation failed are left out and named too. At ``coarse`` (the default, used by ``aiida-mscale
+setup``) step 2-3 are skipped and the cutoffs are ld1.x's own estimates.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+
+from aiida import orm
+from aiida.engine import WorkChain, calcfunction, if_
+from aiida.plugins import CalculationFactory
+from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
+
+from aiida_mscale.calculations.pseudo_generation import PseudoGenerationCalculation
+
+#: The ACWF unary each element is verified on (non-magnetic, as the all-electron reference): the element's
+#: own lattice where it is one of the four prototypes, simple cubic for the molecular/chain elements.
+PROTOTYPE = {
+    'Li': 'BCC',
+    'Na': 'BCC',
+    'C': 'Diamond',
+    'Si': 'Diamond',
+    'Mn': 'BCC',
+    'Fe': 'BCC',
+    'Co': 'FCC',
+    'Ni': 'FCC',
+}
+DEFAULT_PROTOTYPE = 'SC'
+
+#: Cutoffs (Ry) recorded in the family: stringency of aiida-pseudo.
+STRINGENCY = 'normal'
+
+
+def prototype_of(element: str) -> str:
+    return PROTOTYPE.get(element, DEFAULT_PROTOTYPE)
+
+
+# ---------------------------------------------------------------------------------------- calcfunctions
+def _run_values(runs: dict, key: str) -> tuple[float, float, int]:
+    """(energy per atom in eV, pressure in GPa, number of atoms) of one pw.x run from its output nodes."""
+    parameters = runs[f'{key}_parameters'].get_dict()
+    trajectory = runs[f'{key}_trajectory']
+    atoms = int(parameters.get('number_of_atoms') or len(trajectory.get_array('positions')[-1]))
+    stress = trajectory.get_array('stress')[-1]
+    pressure = float(stress[0][0] + stress[1][1] + stress[2][2]) / 3.0
+    return float(parameters['energy']) / atoms, pressure, atoms
+
+
+@calcfunction
+def converge_cutoff(settings: orm.Dict, **runs) -> orm.Dict:
+    """The recommended cutoff from a pw.x cutoff scan (runs ``c<ecutwfc>_parameters``/``_trajectory``).
+
+    Recommended = the lowest scanned ``ecutwfc`` from which every higher one is within ``energy_tolerance``
+    eV/atom and ``pressure_tolerance`` GPa of the reference (highest) cutoff; ``ecutrho = dual * ecutwfc``.
+    """
+    s = settings.get_dict()
+    cutoffs = sorted({int(key[1:].split('_')[0]) for key in runs})
+    values = {cutoff: _run_values(runs, f'c{cutoff}') for cutoff in cutoffs}
+    reference = cutoffs[-1]
+    e_ref, p_ref, _ = values[reference]
+    rows = []
+    converged = None
+    for cutoff in reversed(cutoffs[:-1]):
+        energy, pressure, _ = values[cutoff]
+        ok = abs(energy - e_ref) < s['energy_tolerance'] and abs(pressure - p_ref) < s['pressure_tolerance']
+        rows.append({'ecutwfc': cutoff, 'delta_energy_per_atom': energy - e_ref, 'delta_pressure': pressure - p_ref})
+        if not ok:
+            break
+        converged = cutoff
+    rows.sort(key=lambda row: row['ecutwfc'])
+    recommended = converged if converged is not None else reference
+    return orm.Dict(
+        {
+            'scan': rows,
+            'reference_cutoff': reference,
+            'cutoff_wfc': float(recommended),
+            'cutoff_rho': float(recommended * s['dual']),
+            'converged_below_reference': converged is not None,
+            'energy_tolerance_ev_per_atom': s['energy_tolerance'],
+            'pressure_tolerance_gpa': s['pressure_tolerance'],
+            'units': {'cutoff': 'Ry', 'energy': 'eV/atom', 'pressure': 'GPa'},
+        }
+    )
+
+
+@calcfunction
+def fit_equation_of_state(settings: orm.Dict, **runs) -> orm.Dict:
+    """Birch-Murnaghan fit of the pw.x runs ``v<k>_parameters``/``_trajectory`` and, if ``settings`` carries a
+    reference (``v0``, ``b0``, ``b1``, ``num_atoms``), the relative errors, nu and Delta against it."""
+    import numpy as np
+
+    from aiida_mscale.pseudo import eos
+
+    s = settings.get_dict()
+    keys = sorted({key.rsplit('_', 1)[0] for key in runs})
+    volumes, energies = [], []
+    for key in keys:
+        energy, _, atoms = _run_values(runs, key)
+        trajectory = runs[f'{key}_trajectory']
+        cell = trajectory.get_array('cells')[-1]
+        volumes.append(abs(float(np.linalg.det(cell))))
+        energies.append(energy * atoms)
+    fit = eos.birch_murnaghan_fit(volumes, energies)
+    result = {
+        'prototype': s['prototype'],
+        'volumes': volumes,
+        'energies': energies,
+        'fit': fit,
+        'b0_gpa': fit['b0'] * eos.EV_PER_ANGSTROM3_IN_GPA,
+        'units': {'volume': 'Angstrom^3 per cell', 'energy': 'eV per cell', 'b0': 'eV/Angstrom^3', 'delta': 'meV/atom'},
+    }
+    reference = s.get('reference')
+    if reference:
+        result['reference'] = reference
+        result.update(eos.relative_errors(fit, reference))
+        result['nu'] = eos.nu_metric(fit, reference)
+        result['delta'] = eos.delta_metric(fit, reference, reference['num_atoms'])
+    return orm.Dict(result)
+
+
+@calcfunction
+def summarize_verification(settings: orm.Dict, **nodes) -> orm.Dict:
+    """One verdict per element from its ``<El>_transferability``, ``<El>_cutoff`` and ``<El>_eos`` nodes.
+
+    Recommended cutoffs: the pw.x-converged ones when a cutoff scan ran, else ld1.x's estimates (the largest
+    wavefunction estimate, and the larger of ld1.x's augmentation estimate and ``dual`` times it), rounded up.
+    """
+    s = settings.get_dict()
+    tolerances = s['tolerances']
+    elements = sorted({key.split('_', 1)[0] for key in nodes})
+    summary, cutoffs, failing = {}, {}, {}
+    for element in elements:
+        transferability = nodes[f'{element}_transferability'].get_dict()
+        entry = {
+            'dataset': transferability.get('dataset'),
+            'source': transferability.get('source'),
+            'max_transferability_error': transferability.get('max_transferability_error'),
+            'max_eigenvalue_error': transferability.get('max_eigenvalue_error'),
+            'ghosts': transferability.get('ghosts', []),
+        }
+        failures = list(transferability.get('failures', []))
+        cutoff_node = nodes.get(f'{element}_cutoff')
+        if cutoff_node is not None:
+            cutoff = cutoff_node.get_dict()
+            wfc, rho = cutoff['cutoff_wfc'], cutoff['cutoff_rho']
+            entry['cutoff_source'] = 'pw.x convergence'
+            if not cutoff['converged_below_reference']:
+                failures.append(f'cutoff not converged below {cutoff["reference_cutoff"]} Ry')
+        else:
+            wfc = transferability.get('wfc_cutoff_estimate') or s['fallback_cutoff']
+            rho = max(transferability.get('rho_cutoff_estimate') or 0.0, s['dual'] * wfc)
+            entry['cutoff_source'] = 'ld1.x estimate'
+        wfc, rho = float(math.ceil(wfc)), float(math.ceil(rho))
+        entry['cutoff_wfc'], entry['cutoff_rho'] = wfc, rho
+        cutoffs[element] = {'cutoff_wfc': wfc, 'cutoff_rho': rho}
+        eos_node = nodes.get(f'{element}_eos')
+        if eos_node is not None:
+            fit = eos_node.get_dict()
+            entry['eos'] = {
+                key: fit.get(key)
+                for key in ('prototype', 'v0_relative_error', 'b0_relative_error', 'b1_relative_error', 'nu', 'delta')
+            }
+            entry['eos']['v0'] = fit['fit']['v0']
+            entry['eos']['b0_gpa'] = fit['b0_gpa']
+            if 'nu' in fit:
+                if fit['nu'] > tolerances['nu']:
+                    failures.append(f'EOS nu = {fit["nu"]:.2f} > {tolerances["nu"]}')
+                if abs(fit['v0_relative_error']) > tolerances['v0_relative_error']:
+                    failures.append(f'V0 error {fit["v0_relative_error"] * 100:.2f} %')
+                if abs(fit['b0_relative_error']) > tolerances['b0_relative_error']:
+                    failures.append(f'B0 error {fit["b0_relative_error"] * 100:.1f} %')
+        entry['failures'] = failures
+        entry['passed'] = not failures
+        if failures:
+            failing[element] = failures
+        summary[element] = entry
+    return orm.Dict(
+        {
+            'functional': s['functional'],
+            'level': s['level'],
+            'elements': summary,
+            'cutoffs': cutoffs,
+            'failing': failing,
+            'missing': s.get('missing', {}),
+            'tolerances': tolerances,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------- the work chain
+def validate_inputs(inputs, _):
+    from aiida_mscale.pseudo import ld1
+
+    try:
+        ld1.check_functional(inputs['functional'].value)
+        elements = inputs['elements'].get_list()
+        if not elements:
+            return 'no elements given'
+        for element in elements:
+            ld1.check_element(element)
+    except ValueError as exception:
+        return str(exception)
+    if len(set(elements)) != len(elements):
+        return f'elements repeated in {elements}'
+    verification = inputs['verification'].get_dict() if 'verification' in inputs else {}
+    if verification.get('pw') and 'pw_code' not in inputs:
+        return 'verification with pw.x (protocol moderate/precise) needs `pw_code`'
+    label = inputs['family_label'].value
+    if orm.QueryBuilder().append(orm.Group, filters={'label': label}).count():
+        return f'a group `{label}` already exists: choose another family_label or delete it'
+    return None
+
+
+class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
+    """Generate, verify and install a family of ld1.x PAW datasets."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('code', valid_type=orm.AbstractCode, help='ld1.x (`ld1@localhost`).')
+        spec.input('pw_code', valid_type=orm.AbstractCode, required=False, help='pw.x, for the pw.x checks.')
+        spec.input('elements', valid_type=orm.List, help='Chemical symbols.')
+        spec.input('functional', valid_type=orm.Str, help='`PBE` or `PBEsol`.')
+        spec.input('family_label', valid_type=orm.Str, help='Label of the aiida-pseudo family to install.')
+        spec.input('level', valid_type=orm.Str, default=lambda: orm.Str('custom'), help='Name of the protocol.')
+        spec.input('verification', valid_type=orm.Dict, help='Precision of the verification (see the protocol).')
+        spec.input('options', valid_type=orm.Dict, required=False, help='metadata.options of the pw.x runs.')
+        spec.inputs.validator = validate_inputs
+        spec.outline(
+            cls.generate,
+            cls.inspect_generation,
+            if_(cls.should_run_pw)(
+                cls.run_cutoff_scan,
+                cls.inspect_cutoff_scan,
+                cls.run_eos,
+                cls.inspect_eos,
+            ),
+            cls.summarize,
+            cls.install_family,
+        )
+        spec.output('verification', valid_type=orm.Dict, help='Per-element verdicts, errors and cutoffs.')
+        spec.output_namespace('pseudos', dynamic=True, help='The installed datasets by element.')
+        spec.exit_code(401, 'ERROR_ALL_GENERATIONS_FAILED', message='no dataset could be generated: {message}')
+        spec.exit_code(402, 'ERROR_PW_FAILED', message='pw.x verification runs failed for {message}')
+        spec.exit_code(403, 'ERROR_EOS_FIT_FAILED', message='the equation of state could not be fitted: {message}')
+
+    @classmethod
+    def get_protocol_filepath(cls) -> pathlib.Path:
+        return pathlib.Path(__file__).parent / 'protocols' / 'pseudo_family.yaml'
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code,
+        elements,
+        functional: str,
+        family_label: str,
+        protocol: str | None = None,
+        pw_code=None,
+        overrides: dict | None = None,
+        options: dict | None = None,
+    ):
+        """A builder at ``protocol`` (coarse / moderate / precise), ``overrides`` merged into the inputs."""
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        builder = cls.get_builder()
+        builder.code = code
+        builder.elements = orm.List(list(elements))
+        builder.functional = orm.Str(functional)
+        builder.family_label = orm.Str(family_label)
+        builder.level = orm.Str(protocol or cls.get_default_protocol())
+        builder.verification = orm.Dict(inputs['verification'])
+        if pw_code is not None:
+            builder.pw_code = pw_code
+        if options:
+            builder.options = orm.Dict(options)
+        return builder
+
+    # ------------------------------------------------------------------------ generation
+    def generate(self):
+        for element in self.inputs.elements.get_list():
+            builder = PseudoGenerationCalculation.get_builder()
+            builder.code = self.inputs.code
+            builder.element = orm.Str(element)
+            builder.functional = self.inputs.functional
+            builder.metadata.call_link_label = f'generate_{element}'
+            self.to_context(**{f'generate_{element}': self.submit(builder)})
+
+    def inspect_generation(self):
+        self.ctx.pseudos, self.ctx.transferability, self.ctx.missing = {}, {}, {}
+        for element in self.inputs.elements.get_list():
+            node = self.ctx[f'generate_{element}']
+            if 'transferability' in node.outputs:
+                self.ctx.transferability[element] = node.outputs.transferability
+            if 'pseudo' in node.outputs and node.exit_status in (0, 311, 312):
+                self.ctx.pseudos[element] = node.outputs.pseudo
+            else:
+                self.ctx.missing[element] = f'generation failed: [{node.exit_status}] {node.exit_message}'
+                self.report(f'{element}: {self.ctx.missing[element]}')
+        if not self.ctx.pseudos:
+            return self.exit_codes.ERROR_ALL_GENERATIONS_FAILED.format(message='; '.join(self.ctx.missing.values()))
+        return None
+
+    # ------------------------------------------------------------------------ pw.x checks
+    def should_run_pw(self):
+        return bool(self.inputs.verification.get_dict().get('pw'))
+
+    def _reference(self, element):
+        from aiida_mscale.pseudo import eos
+
+        return eos.reference_fit(eos.load_reference(), element, prototype_of(element))
+
+    def _pw_builder(self, element, volume, ecutwfc):
+        from aiida_mscale.pseudo import eos
+
+        v = self.inputs.verification.get_dict()
+        PwCalculation = CalculationFactory('quantumespresso.pw')
+        atoms = eos.unary_structure(element, prototype_of(element), volume)
+        structure = orm.StructureData(ase=atoms)
+        kpoints = orm.KpointsData()
+        kpoints.set_cell_from_structure(structure)
+        kpoints.set_kpoints_mesh_from_density(v['kpoints_distance'])
+        builder = PwCalculation.get_builder()
+        builder.code = self.inputs.pw_code
+        builder.structure = structure
+        builder.kpoints = kpoints
+        builder.pseudos = {element: self.ctx.pseudos[element]}
+        builder.parameters = orm.Dict(
+            {
+                'CONTROL': {'calculation': 'scf', 'tstress': True, 'tprnfor': True},
+                'SYSTEM': {
+                    'ecutwfc': float(ecutwfc),
+                    'ecutrho': float(ecutwfc * v['dual']),
+                    'occupations': 'smearing',
+                    'smearing': v['smearing'],
+                    'degauss': v['degauss'],
+                },
+                'ELECTRONS': {'conv_thr': v['conv_thr_per_atom'] * len(atoms), 'mixing_beta': 0.4},
+            }
+        )
+        options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 1800}
+        if 'options' in self.inputs:
+            options.update(self.inputs.options.get_dict())
+        builder.metadata.options = options
+        return builder
+
+    def run_cutoff_scan(self):
+        v = self.inputs.verification.get_dict()
+        cutoffs = sorted(set(v['cutoffs']) | {v['reference_cutoff']})
+        for element in self.ctx.pseudos:
+            volume = self._reference(element)['v0']
+            for cutoff in cutoffs:
+                builder = self._pw_builder(element, volume, cutoff)
+                builder.metadata.call_link_label = f'cutoff_{element}_{cutoff}'
+                self.to_context(**{f'cutoff_{element}_{cutoff}': self.submit(builder)})
+
+    def _collect(self, prefix, element, keys):
+        runs, failed = {}, []
+        for key in keys:
+            node = self.ctx[f'{prefix}_{element}_{key}']
+            if not node.is_finished_ok:
+                failed.append(f'{element} {prefix} {key}: [{node.exit_status}] {node.exit_message}')
+                continue
+            runs[f'{key}_parameters'] = node.outputs.output_parameters
+            runs[f'{key}_trajectory'] = node.outputs.output_trajectory
+        return runs, failed
+
+    def inspect_cutoff_scan(self):
+        v = self.inputs.verification.get_dict()
+        cutoffs = sorted(set(v['cutoffs']) | {v['reference_cutoff']})
+        self.ctx.cutoff = {}
+        failed_all = []
+        for element in self.ctx.pseudos:
+            runs, failed = self._collect('cutoff', element, [f'c{c}' for c in cutoffs])
+            failed_all += failed
+            if failed:
+                continue
+            settings = orm.Dict({key: v[key] for key in ('energy_tolerance', 'pressure_tolerance', 'dual')})
+            self.ctx.cutoff[element] = converge_cutoff(settings, **runs)
+        if failed_all:
+            self.report('; '.join(failed_all))
+            return self.exit_codes.ERROR_PW_FAILED.format(message='; '.join(failed_all))
+        return None
+
+    def _volumes(self, element):
+        import numpy as np
+
+        v = self.inputs.verification.get_dict()
+        v0 = self._reference(element)['v0']
+        return [float(v0 * (1 + x)) for x in np.linspace(-v['eos_range'], v['eos_range'], v['eos_points'])]
+
+    def run_eos(self):
+        for element in self.ctx.pseudos:
+            ecutwfc = self.ctx.cutoff[element]['cutoff_wfc']
+            for index, volume in enumerate(self._volumes(element)):
+                builder = self._pw_builder(element, volume, ecutwfc)
+                builder.metadata.call_link_label = f'eos_{element}_{index}'
+                self.to_context(**{f'eos_{element}_v{index}': self.submit(builder)})
+
+    def inspect_eos(self):
+        from aiida_mscale.pseudo import eos
+
+        v = self.inputs.verification.get_dict()
+        self.ctx.eos = {}
+        failed_all = []
+        for element in self.ctx.pseudos:
+            runs, failed = self._collect('eos', element, [f'v{i}' for i in range(v['eos_points'])])
+            failed_all += failed
+            if failed:
+                continue
+            settings = {'prototype': prototype_of(element)}
+            if self.inputs.functional.value == 'PBE':
+                settings['reference'] = eos.reference_fit(eos.load_reference(), element, prototype_of(element))
+            try:
+                self.ctx.eos[element] = fit_equation_of_state(orm.Dict(settings), **runs)
+            except ValueError as exception:
+                return self.exit_codes.ERROR_EOS_FIT_FAILED.format(message=f'{element}: {exception}')
+        if failed_all:
+            self.report('; '.join(failed_all))
+            return self.exit_codes.ERROR_PW_FAILED.format(message='; '.join(failed_all))
+        return None
+
+    # ------------------------------------------------------------------------ summary and family
+    def summarize(self):
+        v = self.inputs.verification.get_dict()
+        settings = orm.Dict(
+            {
+                'functional': self.inputs.functional.value,
+                'level': self.inputs.level.value,
+                'tolerances': v['tolerances'],
+                'dual': v['dual'],
+                'fallback_cutoff': 60.0,
+                'missing': self.ctx.missing,
+            }
+        )
+        nodes = {}
+        for element in self.ctx.pseudos:
+            nodes[f'{element}_transferability'] = self.ctx.transferability[element]
+            if element in self.ctx.get('cutoff', {}):
+                nodes[f'{element}_cutoff'] = self.ctx.cutoff[element]
+            if element in self.ctx.get('eos', {}):
+                nodes[f'{element}_eos'] = self.ctx.eos[element]
+        self.ctx.summary = summarize_verification(settings, **nodes)
+        self.out('verification', self.ctx.summary)
+        self.out('pseudos', dict(self.ctx.pseudos))
+
+    def install_family(self):
+        from aiida_pseudo.groups.family import CutoffsPseudoPotentialFamily
+
+        summary = self.ctx.summary.get_dict()
+        label = self.inputs.family_label.value
+        family = CutoffsPseudoPotentialFamily(label=label, description=family_description(summary)).store()
+        family.add_nodes(list(self.ctx.pseudos.values()))
+        family.set_cutoffs(summary['cutoffs'], STRINGENCY, unit='Ry')
+        family.base.extras.set('verification_uuid', self.ctx.summary.uuid)
+        family.base.extras.set('workchain_uuid', self.node.uuid)
+        self.report(f'installed family `{label}`: {family.description}')
+
+
+def family_description(summary: dict) -> str:
+    """What the family is, how it was verified, and which elements fail a tolerance or are missing."""
+    elements = sorted(summary['elements'])
+    text = (
+        f'{summary["functional"]} PAW datasets generated with ld1.x from pslibrary parameters '
+        f'(A. Dal Corso, Comput. Mater. Sci. 95, 337 (2014)) for {", ".join(elements)}; verification level '
+        f'`{summary["level"]}`. '
+    )
+    if summary['failing']:
+        text += (
+            'FAILING a tolerance: '
+            + '; '.join(
+                f'{element} ({", ".join(failures)})' for element, failures in sorted(summary['failing'].items())
+            )
+            + '. '
+        )
+    else:
+        text += 'All elements pass the tolerances. '
+    if summary['missing']:
+        text += 'NOT GENERATED: ' + '; '.join(f'{e} ({m})' for e, m in sorted(summary['missing'].items())) + '.'
+    return text.strip()
+
+
+def verification_overrides(protocol: str, overrides: dict | None) -> dict:
+    """The ``verification`` dict of ``protocol`` with ``overrides`` merged in (for scripts and docs)."""
+    inputs = PseudoFamilyWorkChain.get_protocol_inputs(protocol, {'verification': overrides or {}})
+    return recursive_merge({}, inputs['verification'])
