@@ -81,8 +81,8 @@ class MeltQuenchParameters(ParameterModel):
     timestep: float = Field(0.5, gt=0.0, le=2.0)
     melt_temperature: float = Field(5000.0, ge=1000.0, le=20000.0)
     final_temperature: float = Field(300.0, gt=0.0, le=5000.0)
-    melt_steps: PositiveInt = 2000
-    quench_steps: PositiveInt = 4000
+    melt_steps: PositiveInt = 4000
+    quench_steps: PositiveInt = 10000
     minimize_steps: NonNegativeInt = 2000
     thermostat_damping: float = Field(50.0, gt=0.0, le=10000.0)  # fs
 
@@ -219,7 +219,7 @@ def insert_sodium(
     if not np.allclose(cell, np.diag(np.diag(cell))):
         raise ValueError('insert_sodium needs an orthorhombic box')
     lengths = np.diag(cell)
-    grids = [np.arange(0.0, length, spacing * length / math.ceil(length / spacing)) for length in lengths]
+    grids = [np.arange(math.ceil(length / spacing)) * (length / math.ceil(length / spacing)) for length in lengths]
     grid = np.stack(np.meshgrid(*grids, indexing='ij'), axis=-1).reshape(-1, 3)
     carbon = atoms.positions[np.array(atoms.get_chemical_symbols()) == 'C']
     d_carbon, _ = cKDTree(np.mod(carbon, lengths), boxsize=lengths).query(grid)
