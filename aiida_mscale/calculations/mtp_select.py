@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 from aiida import orm
 from aiida.engine import CalcJob
+from pydantic import Field
 
 from aiida_mscale.calculations.script_job import merged_parameters, script_calcinfo, write_text
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
+from aiida_mscale.schema import NonNegativeFloat, ParameterModel, PositiveFloat, PositiveInt, Seed, validate_parameters
 
-DEFAULT_PARAMETERS = {
-    'threshold': 1.1,
-    'max_count': None,
-    'layout': 'moment+species',
-    'duplicate_tolerance': 1e-6,
-    'engine': 'cext',
-    'seed': 42,
-    'maxvol': {'algorithm': 'maxvol', 'init_method': 'qr', 'threshold': 1e-9, 'maxiter': 100_000},
-}
+
+class MaxVolSettings(ParameterModel):
+    """Settings of motep's MaxVol (``Grader``) for building the active set."""
+
+    algorithm: Literal['maxvol'] = 'maxvol'
+    init_method: Literal['qr', 'random', 'first', 'last'] = 'qr'
+    threshold: PositiveFloat = 1e-9
+    maxiter: PositiveInt = 100_000
+
+
+class MtpSelectParameters(ParameterModel):
+    """Parameters of :class:`MtpSelectCalculation`."""
+
+    threshold: float = Field(1.1, ge=1, description='Least grade to be selected (a grade below 1 is interpolation).')
+    max_count: PositiveInt | None = Field(None, description='At most this many selected configurations.')
+    layout: Literal['moment', 'moment+species', 'full'] = 'moment+species'
+    duplicate_tolerance: NonNegativeFloat = Field(1e-6, description='[Angstrom] closer candidates are one.')
+    engine: Literal['cext', 'numpy', 'numba'] = 'cext'
+    seed: Seed = 42
+    maxvol: MaxVolSettings = Field(default_factory=MaxVolSettings)
+
+
+#: Defaults of :class:`MtpSelectParameters` as a plain dict.
+DEFAULT_PARAMETERS = MtpSelectParameters().dump()
 
 
 def _has_partial_periodicity(training_set: TrainingSetData) -> bool:
@@ -29,7 +47,7 @@ def _has_partial_periodicity(training_set: TrainingSetData) -> bool:
 
 def validate_inputs(inputs, _):
     """Refuse species the potential lacks, an untrained potential, a threshold below 1, a too small training set."""
-    from aiida_mscale.mtp.select import OPTIMIZED, active_set_size
+    from aiida_mscale.mtp.select import active_set_size
 
     potential = inputs.get('potential')
     if potential is None:
@@ -46,20 +64,10 @@ def validate_inputs(inputs, _):
     if not potential.base.attributes.get('is_trained'):
         return 'the potential is an untrained template: train it (MtpTrainCalculation) before grading with it'
 
-    parameters = merged_parameters(inputs, DEFAULT_PARAMETERS)
-    unknown = set(parameters) - set(DEFAULT_PARAMETERS)
-    if unknown:
-        return f'unknown parameters {sorted(unknown)}; known: {sorted(DEFAULT_PARAMETERS)}'
-    threshold = parameters['threshold']
-    if not isinstance(threshold, (int, float)) or not threshold >= 1:
-        return f'`threshold` must be a number >= 1 (a grade below 1 is interpolation), not {threshold!r}'
-    max_count = parameters['max_count']
-    if max_count is not None and (isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 1):
-        return f'`max_count` must be a positive integer or None, not {max_count!r}'
-    if parameters['layout'] not in OPTIMIZED:
-        return f'`layout` must be one of {sorted(OPTIMIZED)}, not {parameters["layout"]!r}'
-    if not parameters['duplicate_tolerance'] >= 0:
-        return '`duplicate_tolerance` must be >= 0'
+    try:
+        parameters = validate_parameters(MtpSelectParameters, merged_parameters(inputs), 'parameters').dump()
+    except ValueError as exception:
+        return str(exception)
 
     training_set = inputs.get('training_set')
     if training_set is not None:
@@ -131,7 +139,7 @@ class MtpSelectCalculation(CalcJob):
         spec.exit_code(310, 'ERROR_NON_FINITE_GRADES', message='Some grades are not finite (singular active set?).')
 
     def prepare_for_submission(self, folder):
-        parameters = merged_parameters(self.inputs, DEFAULT_PARAMETERS)
+        parameters = validate_parameters(MtpSelectParameters, merged_parameters(self.inputs), 'parameters').dump()
         species = self.inputs.potential.species
         write_text(folder, self.inputs.training_set.to_cfg(species), 'training.cfg')
         write_text(folder, self.inputs.candidates.to_cfg(species), 'candidates.cfg')
@@ -147,7 +155,7 @@ class MtpSelectCalculation(CalcJob):
             'duplicate_tolerance': float(parameters['duplicate_tolerance']),
             'engine': parameters['engine'],
             'seed': parameters['seed'],
-            'maxvol': {**DEFAULT_PARAMETERS['maxvol'], **(parameters['maxvol'] or {})},
+            'maxvol': parameters['maxvol'],
         }
         write_text(folder, json.dumps(script_input, indent=2), 'input.json')
 

@@ -3,22 +3,68 @@
 from __future__ import annotations
 
 import json
+from typing import Literal, Union
 
 import numpy as np
 from aiida import orm
 from aiida.engine import CalcJob
+from pydantic import Field, field_validator, model_validator
 
 from aiida_mscale.calculations.script_job import merged_parameters, script_calcinfo, write_text
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
+from aiida_mscale.schema import NonNegativeFloat, ParameterModel, PositiveFloat, PositiveInt, Seed, validate_parameters
 
-DEFAULT_PARAMETERS = {
-    'validation_fraction': 0.1,
-    'seed': 42,
-    'engine': 'cext',
-    'loss': {'energy_weight': 1.0, 'forces_weight': 0.01, 'stress_weight': 0.001},
-    'steps': [{'method': 'minimize', 'kwargs': {'method': 'BFGS', 'options': {'maxiter': 1000}}}],
-}
+
+class LossWeights(ParameterModel):
+    """Weights of motep's loss (Shapeev 2016): energy per atom, forces, stress (each >= 0, one at least > 0)."""
+
+    energy_weight: NonNegativeFloat = 1.0
+    forces_weight: NonNegativeFloat = 0.01
+    stress_weight: NonNegativeFloat = 0.001
+
+    @model_validator(mode='after')
+    def _one_positive(self):
+        if not (self.energy_weight > 0 or self.forces_weight > 0 or self.stress_weight > 0):
+            raise ValueError('at least one of energy_weight, forces_weight, stress_weight must be > 0')
+        return self
+
+
+class OptimizerOptions(ParameterModel):
+    """``scipy.optimize.minimize`` settings of a ``minimize`` step."""
+
+    method: Literal['BFGS', 'L-BFGS-B', 'CG', 'Nelder-Mead', 'Powell', 'TNC', 'SLSQP', 'trust-constr'] = 'BFGS'
+    options: dict[str, Union[PositiveInt, PositiveFloat, bool]] = Field(default_factory=lambda: {'maxiter': 1000})
+
+    @field_validator('options')
+    @classmethod
+    def _known_options(cls, value):
+        unknown = sorted(set(value) - {'maxiter', 'gtol', 'ftol', 'xtol', 'maxfun', 'maxcor', 'disp'})
+        if unknown:
+            raise ValueError(f'unknown optimizer options {unknown}')
+        return value
+
+
+class TrainingStep(ParameterModel):
+    """One optimisation step of the fit (motep's ``steps``)."""
+
+    method: Literal['minimize', 'LLS', 'GA', 'DA', 'DE', 'NI', 'randomize', 'Level2MTP'] = 'minimize'
+    kwargs: OptimizerOptions = Field(default_factory=OptimizerOptions)
+    optimized: list[Literal['species_coeffs', 'moment_coeffs', 'radial_coeffs', 'scaling']] | None = None
+
+
+class MtpTrainParameters(ParameterModel):
+    """Parameters of :class:`MtpTrainCalculation`."""
+
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description='Fraction held out for validation.')
+    seed: Seed = 42
+    engine: Literal['cext', 'numpy', 'numba'] = 'cext'
+    loss: LossWeights = Field(default_factory=LossWeights)
+    steps: list[TrainingStep] = Field(default_factory=lambda: [TrainingStep()], min_length=1, max_length=20)
+
+
+#: Defaults of :class:`MtpTrainParameters` as a plain dict.
+DEFAULT_PARAMETERS = MtpTrainParameters().dump()
 
 
 def split_training_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,12 +91,10 @@ def validate_inputs(inputs, _):
     energies = training_set.get_array('energies')
     if not np.all(np.isfinite(energies)):
         return f'{int((~np.isfinite(energies)).sum())} configurations of the training set have no energy label'
-    parameters = merged_parameters(inputs, DEFAULT_PARAMETERS)
-    if not 0 <= parameters['validation_fraction'] < 1:
-        return '`validation_fraction` must be in [0, 1)'
-    unknown = set(parameters) - set(DEFAULT_PARAMETERS)
-    if unknown:
-        return f'unknown parameters {sorted(unknown)}; known: {sorted(DEFAULT_PARAMETERS)}'
+    try:
+        validate_parameters(MtpTrainParameters, merged_parameters(inputs), 'parameters')
+    except ValueError as exception:
+        return str(exception)
     return None
 
 
@@ -83,10 +127,14 @@ class MtpTrainCalculation(CalcJob):
         spec.exit_code(300, 'ERROR_MISSING_OUTPUT_FILES', message='The training produced no {filename}.')
         spec.exit_code(301, 'ERROR_TRAINING_FAILED', message='The training stopped with an error: {message}')
         spec.exit_code(302, 'ERROR_INVALID_POTENTIAL', message='The fitted potential cannot be read: {message}')
-        spec.exit_code(310, 'ERROR_NON_FINITE_ERRORS', message='The fit diverged: its errors are not finite.')
+        spec.exit_code(
+            410,
+            'ERROR_FIT_DIVERGED',
+            message='The fit diverged: {message} (recoverable: reseed, or lower the stress weight).',
+        )
 
     def prepare_for_submission(self, folder):
-        parameters = merged_parameters(self.inputs, DEFAULT_PARAMETERS)
+        parameters = validate_parameters(MtpTrainParameters, merged_parameters(self.inputs), 'parameters').dump()
         species = self.inputs.potential.species
         training_set = self.inputs.training_set
         train, validation = split_training_validation(

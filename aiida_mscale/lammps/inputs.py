@@ -3,9 +3,34 @@
 Pure Python, no AiiDA import. LAMMPS ``metal`` units throughout: Angstrom, eV, ps, K, bar; the GCMC chemical
 potential ``mu`` is in eV. Atom type ``t`` (1-based) is the potential's species ``t - 1`` (MLIP's convention),
 so every species of the potential has a type even when the structure has none of it yet (GCMC can insert it).
+
+The parameters are validated by :class:`MdParameters` (the package's one schema layer,
+:mod:`aiida_mscale.schema`); :func:`md_script` writes every number through :func:`~aiida_mscale.schema.format_float`
+/ :func:`~aiida_mscale.schema.format_int` and every name through the element whitelist, so no parameter can
+carry a LAMMPS command. The plugin (``mtpplugin.so``) is not named in the script: LAMMPS loads it at start-up
+from the directories of the ``LAMMPS_PLUGIN_PATH`` environment variable, which the code's prepend text sets
+(see :func:`aiida_mscale.setup.bootstrap.ensure_codes`), so a stored script holds no path of this machine.
 """
 
 from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from aiida_mscale.schema import (
+    ElementSymbol,
+    NonNegativeInt,
+    ParameterModel,
+    PositiveFloat,
+    PositiveInt,
+    Real,
+    Seed,
+    check_token,
+    format_float,
+    format_int,
+    validate_parameters,
+)
 
 ENSEMBLES = ('nve', 'nvt', 'npt')
 THERMO_COLUMNS = ('step', 'time', 'temp', 'pe', 'etotal', 'press', 'vol', 'atoms')
@@ -17,99 +42,128 @@ FILES = {
     'trajectory': 'trajectory.dump',
     'extrapolative': 'extrapolative.cfg',
 }
-
-DEFAULTS = {
-    'ensemble': 'nvt',
-    'temperature': 300.0,  # K
-    'pressure': 1.0,  # bar (npt)
-    'timestep': 0.001,  # ps
-    'steps': 1000,
-    'thermo_every': 10,
-    'dump_every': 100,
-    'seed': 12345,
-    'thermostat_damping': 0.1,  # ps
-    'barostat_damping': 1.0,  # ps
-    # {'species': 'Li', 'mu': -1.9 (eV), 'every': 10, 'exchanges': 5, 'moves': 5, 'max_displacement': 0.2}
-    'gcmc': None,
-    'extrapolation': None,  # {'every': 10, 'save_threshold': 2.0, 'break_threshold': 10.0}
-}
+#: Environment variable (a ``:``-separated list of directories) from which LAMMPS loads ``*plugin.so`` at start.
+PLUGIN_PATH_VARIABLE = 'LAMMPS_PLUGIN_PATH'
 
 
-def validate_parameters(parameters: dict, species: list[str]) -> dict:
-    """Merge ``parameters`` with :data:`DEFAULTS` and check them.
+class GcmcParameters(ParameterModel):
+    """Grand-canonical Monte Carlo of one species (``fix gcmc ... full_energy``), interleaved with the MD."""
+
+    species: ElementSymbol = Field(description='The exchanged species; a species of the potential.')
+    mu: Real = Field(description='Chemical potential of the species [eV].')
+    every: PositiveInt = Field(10, description='MC cycle every this many MD steps.')
+    exchanges: NonNegativeInt = Field(5, description='Insertion/deletion attempts per cycle.')
+    moves: NonNegativeInt = Field(0, description='Displacement attempts per cycle.')
+    max_displacement: PositiveFloat = Field(0.2, le=5.0, description='Largest MC displacement [Angstrom].')
+
+    @model_validator(mode='after')
+    def _something_to_do(self):
+        if self.exchanges == 0 and self.moves == 0:
+            raise ValueError('GCMC with neither `exchanges` nor `moves` does nothing: set one of them > 0')
+        return self
+
+
+class ExtrapolationParameters(ParameterModel):
+    """On-the-fly extrapolation grading against the potential's active set (``pair_style mtp ... active_set``)."""
+
+    every: PositiveInt = Field(10, description='Grade every this many steps.')
+    save_threshold: float = Field(2.0, ge=1.0, description='Save configurations graded above this (>= 1).')
+    break_threshold: float = Field(10.0, ge=1.0, description='Stop the run when a grade exceeds this.')
+
+    @model_validator(mode='after')
+    def _ordered(self):
+        if not self.save_threshold <= self.break_threshold:
+            raise ValueError(
+                f'need 1 <= save_threshold <= break_threshold, got {self.save_threshold} > {self.break_threshold}'
+            )
+        return self
+
+
+class MdParameters(ParameterModel):
+    """MD settings of :class:`~aiida_mscale.calculations.lammps_mtp.LammpsMtpCalculation` (LAMMPS metal units)."""
+
+    ensemble: Literal['nve', 'nvt', 'npt'] = 'nvt'
+    temperature: PositiveFloat = Field(300.0, le=1e5, description='Target (and initial) temperature [K].')
+    pressure: Real = Field(1.0, ge=-1e7, le=1e7, description='Target pressure [bar] (npt).')
+    timestep: PositiveFloat = Field(0.001, le=0.1, description='Time step [ps].')
+    steps: NonNegativeInt = Field(1000, le=10**10, description='Number of MD steps.')
+    thermo_every: PositiveInt = Field(10, description='Thermodynamic output every this many steps.')
+    dump_every: PositiveInt = Field(100, description='Trajectory frame every this many steps.')
+    seed: Seed = Field(12345, description='Seed of the initial velocities (and of GCMC, seed + 1).')
+    thermostat_damping: PositiveFloat = Field(0.1, description='Nose-Hoover thermostat damping time [ps].')
+    barostat_damping: PositiveFloat = Field(1.0, description='Nose-Hoover barostat damping time [ps].')
+    gcmc: GcmcParameters | None = None
+    extrapolation: ExtrapolationParameters | None = None
+
+    @model_validator(mode='after')
+    def _gcmc_seed(self):
+        if self.gcmc is not None and self.seed == 2**31 - 1:
+            raise ValueError('with GCMC the seed must be below 2**31 - 1 (GCMC uses seed + 1)')
+        return self
+
+
+#: Defaults of :class:`MdParameters`, as a plain dict.
+DEFAULTS = MdParameters().dump()
+
+
+def validate_md_parameters(parameters: dict | None, species: list[str]) -> dict:
+    """``parameters`` validated by :class:`MdParameters`, with the species checked against the potential's.
 
     :param species: the potential's species in type order.
-    :raises ValueError: naming the offending parameter.
+    :return: the parameters with every default filled in (a plain dict).
+    :raises ValueError: naming each offending parameter.
     """
-    unknown = sorted(set(parameters) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f'unknown MD parameters {unknown}; known: {sorted(DEFAULTS)}')
-    p = {**DEFAULTS, **parameters}
-    if p['ensemble'] not in ENSEMBLES:
-        raise ValueError(f'`ensemble` must be one of {ENSEMBLES}, not {p["ensemble"]!r}')
-    for key in ('temperature', 'timestep', 'thermostat_damping', 'barostat_damping'):
-        if not p[key] > 0:
-            raise ValueError(f'`{key}` must be positive, got {p[key]}')
-    for key in ('steps', 'thermo_every', 'dump_every', 'seed'):
-        if int(p[key]) != p[key] or p[key] < (0 if key == 'steps' else 1):
-            raise ValueError(f'`{key}` must be a positive integer, got {p[key]}')
-    gcmc = p['gcmc']
-    if gcmc is not None:
-        if gcmc.get('species') not in species:
-            raise ValueError(f'GCMC species {gcmc.get("species")!r} is not a species of the potential {species}')
-        if 'mu' not in gcmc:
-            raise ValueError('GCMC needs the chemical potential `mu` [eV]')
-        p['gcmc'] = {'every': 10, 'exchanges': 5, 'moves': 0, 'max_displacement': 0.2, **gcmc}
-    extrapolation = p['extrapolation']
-    if extrapolation is not None:
-        extrapolation = {'every': 10, 'save_threshold': 2.0, 'break_threshold': 10.0, **extrapolation}
-        if not 1 <= extrapolation['save_threshold'] <= extrapolation['break_threshold']:
-            raise ValueError('need 1 <= save_threshold <= break_threshold for extrapolation control')
-        p['extrapolation'] = extrapolation
-    return p
+    model = validate_parameters(MdParameters, parameters, 'parameters')
+    for name in species:
+        check_token(name, 'element')
+    if model.gcmc is not None and model.gcmc.species not in species:
+        raise ValueError(
+            f'parameters.gcmc.species: {model.gcmc.species!r} is not a species of the potential {list(species)}'
+        )
+    return model.dump()
 
 
-def md_script(parameters: dict, species: list[str], plugin_path: str) -> str:
+def md_script(parameters: dict, species: list[str]) -> str:
     """The LAMMPS input for MD with an MTP (files named as in :data:`FILES`).
 
-    :param parameters: validated by :func:`validate_parameters`.
+    :param parameters: MD parameters; validated again here by :func:`validate_md_parameters`, so no caller can
+        bypass the schema.
     :param species: the potential's species in type order (element names for the dump).
-    :param plugin_path: the ``mtpplugin.so`` to load.
     """
-    p = parameters
+    p = validate_md_parameters(parameters, species)
+    f, i = format_float, format_int
     extrapolation = p['extrapolation']
     pair_style = 'pair_style mtp'
     if extrapolation:
         pair_style += (
-            f' active_set {FILES["active_set"]} every {extrapolation["every"]}'
-            f' save {extrapolation["save_threshold"]} {FILES["extrapolative"]}'
-            f' break {extrapolation["break_threshold"]} break_action halt'
+            f' active_set {FILES["active_set"]} every {i(extrapolation["every"])}'
+            f' save {f(extrapolation["save_threshold"])} {FILES["extrapolative"]}'
+            f' break {f(extrapolation["break_threshold"])} break_action halt'
         )
+    temperature = f(p['temperature'])
     lines = [
         'units metal',
         'atom_style atomic',
         'boundary p p p',
         f'read_data {FILES["data"]}',
-        f'plugin load {plugin_path}',
         pair_style,
         f'pair_coeff * * {FILES["potential"]}',
         'neighbor 1.0 bin',
         'neigh_modify every 1 delay 0 check yes',
-        f'timestep {p["timestep"]}',
-        f'velocity all create {p["temperature"]} {p["seed"]} dist gaussian mom yes rot no',
+        f'timestep {f(p["timestep"])}',
+        f'velocity all create {temperature} {i(p["seed"])} dist gaussian mom yes rot no',
     ]
-    columns = ['step', 'time', 'temp', 'pe', 'etotal', 'press', 'vol', 'atoms']
+    columns = list(THERMO_COLUMNS)
     if extrapolation:
         lines += ['compute grade all mtp/grade', 'compute max_grade all reduce max c_grade']
         columns.append('c_max_grade')
-    damp_t, damp_p = p['thermostat_damping'], p['barostat_damping']
-    temperature = p['temperature']
+    damp_t, damp_p = f(p['thermostat_damping']), f(p['barostat_damping'])
     if p['ensemble'] == 'nve':
         lines.append('fix integrate all nve')
     elif p['ensemble'] == 'nvt':
         lines.append(f'fix integrate all nvt temp {temperature} {temperature} {damp_t}')
     else:
-        pressure = p['pressure']
+        pressure = f(p['pressure'])
         lines.append(
             f'fix integrate all npt temp {temperature} {temperature} {damp_t} tri {pressure} {pressure} {damp_p}'
         )
@@ -120,17 +174,19 @@ def md_script(parameters: dict, species: list[str], plugin_path: str) -> str:
         if p['ensemble'] != 'nve':
             lines.append('fix_modify integrate temp mobile')
         lines += [
-            f'fix exchange all gcmc {gcmc["every"]} {gcmc["exchanges"]} {gcmc["moves"]} {guest_type} '
-            f'{p["seed"] + 1} {temperature} {gcmc["mu"]} {gcmc["max_displacement"]} full_energy',
+            f'fix exchange all gcmc {i(gcmc["every"])} {i(gcmc["exchanges"])} {i(gcmc["moves"])} {i(guest_type)} '
+            f'{i(p["seed"] + 1)} {temperature} {f(gcmc["mu"])} {f(gcmc["max_displacement"])} full_energy',
         ]
     printed = ' '.join(f'$({c}:%.10g)' if c.startswith('c_') else f'$({c})' for c in columns)
     header = ' '.join(c[2:] if c.startswith('c_') else c for c in columns)
+    thermo_every, dump_every = i(p['thermo_every']), i(p['dump_every'])
+    elements = ' '.join(check_token(s, 'element') for s in species)
     lines += [
         f'thermo_style custom {" ".join(columns)}',
-        f'thermo {p["thermo_every"]}',
-        f'fix record all print {p["thermo_every"]} "{printed}" file {FILES["thermo"]} screen no title "# {header}"',
-        f'dump trajectory all custom {p["dump_every"]} {FILES["trajectory"]} id type element x y z ix iy iz',
-        f'dump_modify trajectory element {" ".join(species)} sort id',
-        f'run {p["steps"]}',
+        f'thermo {thermo_every}',
+        f'fix record all print {thermo_every} "{printed}" file {FILES["thermo"]} screen no title "# {header}"',
+        f'dump trajectory all custom {dump_every} {FILES["trajectory"]} id type element x y z ix iy iz',
+        f'dump_modify trajectory element {elements} sort id',
+        f'run {i(p["steps"])}',
     ]
     return '\n'.join(lines) + '\n'

@@ -6,8 +6,10 @@ import numpy as np
 from aiida import orm
 from aiida_lammps.parsers.raw import LammpsRawParser
 
+from aiida_mscale.calculations.script_job import merged_parameters
 from aiida_mscale.lammps import inputs as lammps_inputs
 
+UNKNOWN_PAIR_STYLE = re.compile(r'Unrecognized pair style .mtp.')
 HALT = re.compile(r'pair_style mtp: extrapolation grade (\S+) > break threshold (\S+) at step (\d+): halting the run')
 
 
@@ -19,19 +21,25 @@ class LammpsMtpParser(LammpsRawParser):
 
         from aiida_mscale.data.training_set import TrainingSetData
 
+        retrieved = self.retrieved
+        names = retrieved.base.repository.list_object_names()
+        stdout = self.node.base.attributes.get('output_filename')
+        log = retrieved.base.repository.get_object_content(stdout) if stdout in names else ''
+        if UNKNOWN_PAIR_STYLE.search(log):
+            return self.exit_codes.ERROR_PLUGIN_NOT_LOADED
         exit_code = super().parse(**kwargs)
         if exit_code is not None and exit_code.status != 0:
             return exit_code
         files = lammps_inputs.FILES
-        retrieved = self.retrieved
-        names = retrieved.base.repository.list_object_names()
         species = self.node.inputs.potential.species
 
         if files['thermo'] not in names:
             return self.exit_codes.ERROR_MISSING_THERMO
         text = retrieved.base.repository.get_object_content(files['thermo'])
-        header = next(line for line in text.splitlines() if line.startswith('#'))[1:].split()
-        table = np.loadtxt(io_lines(text), ndmin=2)
+        try:
+            header, table = read_thermo(text)
+        except ValueError:
+            return self.exit_codes.ERROR_MISSING_THERMO
         thermo = orm.ArrayData()
         for k, name in enumerate(header):
             thermo.set_array(name, table[:, k])
@@ -55,14 +63,27 @@ class LammpsMtpParser(LammpsRawParser):
         if grades:
             self.out('max_grade', orm.Float(max(grades)))
 
-        log = retrieved.base.repository.get_object_content(self.node.base.attributes.get('output_filename'))
         halted = HALT.search(log)
         if halted:
             grade, _, step = halted.groups()
             return self.exit_codes.STOPPED_BY_EXTRAPOLATION_BREAK.format(step=step, grade=grade)
+        steps = lammps_inputs.validate_md_parameters(merged_parameters(self.node.inputs), species)['steps']
+        last = int(table[-1, header.index('step')]) if len(table) else 0
+        if last < steps and 'Total wall time' not in log:
+            return self.exit_codes.ERROR_OUT_OF_WALLTIME.format(step=last, steps=steps)
         return None
 
 
-def io_lines(text):
-    """The data lines of a ``fix print`` file (comments dropped)."""
-    return [line for line in text.splitlines() if line.strip() and not line.startswith('#')]
+def read_thermo(text: str) -> tuple[list[str], np.ndarray]:
+    """(column names, table) of a ``fix print`` file with a ``# name name ...`` title line.
+
+    :raises ValueError: if the title line is missing or the rows do not match it.
+    """
+    header = next((line[1:].split() for line in text.splitlines() if line.startswith('#')), None)
+    if not header:
+        raise ValueError('the thermo file has no `# column ...` title line')
+    rows = [line for line in text.splitlines() if line.strip() and not line.startswith('#')]
+    table = np.loadtxt(rows, ndmin=2) if rows else np.zeros((0, len(header)))
+    if table.shape[1] != len(header):
+        raise ValueError(f'the thermo file has {table.shape[1]} columns but {len(header)} names')
+    return header, table

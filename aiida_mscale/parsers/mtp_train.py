@@ -41,7 +41,27 @@ class MtpTrainParser(Parser):
         self.out('potential', potential)
         self.out('learning_curve', learning_curve)
         self.out('errors', orm.Dict(errors))
-        rmse = [errors[part]['energy_per_atom']['rmse'] for part in errors]
-        if any(value is None or not np.isfinite(value) for value in rmse):
-            return self.exit_codes.ERROR_NON_FINITE_ERRORS
+        message = divergence(learning_curve.get_array('loss'), errors)
+        if message:
+            return self.exit_codes.ERROR_FIT_DIVERGED.format(message=message)
         return None
+
+
+#: A fit whose final loss exceeds its initial loss by this factor has diverged.
+DIVERGENCE_FACTOR = 100.0
+
+
+def divergence(loss: np.ndarray, errors: dict) -> str:
+    """Why a fit counts as diverged ('' if it does not): non-finite errors or loss, or a final loss more than
+    :data:`DIVERGENCE_FACTOR` times the initial one."""
+    for part, table in errors.items():
+        for quantity in ('energy_per_atom', 'forces'):
+            value = (table.get(quantity) or {}).get('rmse')
+            if value is None or not np.isfinite(value):
+                return f'the {part} RMSE of {quantity} is {value}'
+    loss = np.asarray(loss, dtype=float)
+    if loss.size and not np.all(np.isfinite(loss)):
+        return 'the loss became non-finite during the fit'
+    if loss.size >= 2 and loss[-1] > DIVERGENCE_FACTOR * loss[0]:
+        return f'the final loss {loss[-1]:.4g} is more than {DIVERGENCE_FACTOR:g}x the initial loss {loss[0]:.4g}'
+    return ''
