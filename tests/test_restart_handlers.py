@@ -1,0 +1,234 @@
+"""Process handlers of MtpTrainBaseWorkChain and LammpsMtpBaseWorkChain, on fake child nodes (no binary runs).
+
+Each test instantiates the work chain, gives it a child ``CalcJobNode`` that finished with a chosen exit code (and
+outputs where the handler needs them), calls ``inspect_process`` and asserts on the returned exit code and on
+``ctx.inputs`` (the inputs of the next calculation).
+"""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+
+@pytest.fixture
+def small_training_set():
+    from aiida_mscale.data.training_set import TrainingSetData
+
+    atoms = bulk('Li', 'bcc', a=3.43, cubic=True)
+    return TrainingSetData.from_arrays(
+        numbers_of_atoms=[2],
+        cells=[atoms.cell.array],
+        pbc=[[True] * 3],
+        positions=atoms.positions,
+        atomic_numbers=atoms.numbers,
+        energies=[-3.0],
+        forces=np.zeros((2, 3)),
+    ).store()
+
+
+@pytest.fixture
+def template():
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+
+    return MtpPotentialData.from_template(6, ['Li'], min_dist=1.5, max_dist=4.5).store()
+
+
+def _fake_child(process_type, exit_status, outputs=None, attributes=None):
+    """A finished ``CalcJobNode`` of ``process_type`` with ``exit_status`` and the given ``outputs``."""
+    from aiida import orm
+    from aiida.common.links import LinkType
+    from plumpy.process_states import ProcessState
+
+    node = orm.CalcJobNode(computer=orm.load_computer('localhost'), process_type=process_type)
+    node.set_process_state(ProcessState.FINISHED)
+    node.set_exit_status(exit_status)
+    node.set_process_label(process_type.rsplit(':', 1)[-1])
+    for key, value in (attributes or {}).items():
+        node.base.attributes.set(key, value)
+    node.store()
+    for label, output in (outputs or {}).items():
+        output.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label=label)
+        output.store()
+    return node
+
+
+def _workchain(process_class, inputs):
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+
+    process = instantiate_process(get_manager().get_runner(), process_class, **inputs)
+    process.setup()
+    return process
+
+
+def _inspect(process, child):
+    process.ctx.children = [child]
+    process.ctx.iteration = 1
+    return process.inspect_process()
+
+
+# --------------------------------------------------------------------------------------- MtpTrainBaseWorkChain
+TRAIN = 'aiida.calculations:mscale.mtp.train'
+
+
+@pytest.fixture
+def train_workchain(mtp_train_code, small_training_set, template):
+    from aiida import orm
+
+    from aiida_mscale.workflows.mtp_train_base import MtpTrainBaseWorkChain
+
+    inputs = {
+        'mtp': {
+            'code': mtp_train_code,
+            'training_set': small_training_set,
+            'potential': template,
+            'parameters': orm.Dict({'seed': 7, 'loss': {'energy_weight': 1.0, 'stress_weight': 0.01}}),
+            'metadata': {'options': {'max_wallclock_seconds': 100}},
+        }
+    }
+    return _workchain(MtpTrainBaseWorkChain, inputs)
+
+
+def test_diverged_fit_is_reseeded_with_a_lower_stress_weight(train_workchain, template):
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+
+    diverged = MtpPotentialData(template.get_text(), species=['Li'])
+    result = _inspect(train_workchain, _fake_child(TRAIN, 410, {'potential': diverged}))
+    assert result is None or result.status == 0
+    parameters = train_workchain.ctx.inputs.parameters
+    assert parameters['seed'] == 8
+    assert parameters['loss']['stress_weight'] == pytest.approx(0.001)
+    assert parameters['loss']['energy_weight'] == 1.0
+    assert train_workchain.ctx.inputs.potential.uuid == template.uuid  # not the diverged fit
+
+
+def test_training_out_of_walltime_warm_starts_from_the_last_potential(train_workchain, template):
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+
+    last = MtpPotentialData(template.get_text(), species=['Li'])
+    result = _inspect(train_workchain, _fake_child(TRAIN, 120, {'potential': last}))
+    assert result is None or result.status == 0
+    assert train_workchain.ctx.inputs.potential.uuid == last.uuid
+    assert train_workchain.ctx.inputs.parameters['seed'] == 7
+
+
+def test_training_out_of_walltime_without_potential_gets_more_walltime(train_workchain, template):
+    result = _inspect(train_workchain, _fake_child(TRAIN, 120))
+    assert result is None or result.status == 0
+    assert train_workchain.ctx.inputs.metadata.options.max_wallclock_seconds == 200
+    assert train_workchain.ctx.inputs.potential.uuid == template.uuid
+
+
+@pytest.mark.parametrize('exit_status', [300, 301, 302])
+def test_training_bad_input_aborts(train_workchain, exit_status):
+    result = _inspect(train_workchain, _fake_child(TRAIN, exit_status))
+    assert result.status == train_workchain.exit_codes.ERROR_UNRECOVERABLE_FAILURE.status == 300
+
+
+def test_train_base_refuses_a_code_of_another_plugin(lammps_code, small_training_set, template):
+    from aiida.engine import run
+
+    from aiida_mscale.workflows.mtp_train_base import MtpTrainBaseWorkChain
+
+    builder = MtpTrainBaseWorkChain.get_builder()
+    builder.mtp.code = lammps_code
+    builder.mtp.training_set = small_training_set
+    builder.mtp.potential = template
+    with pytest.raises(ValueError, match='but MTP training needs a `mscale.mtp.train` code'):
+        run(builder)
+
+
+# --------------------------------------------------------------------------------------- LammpsMtpBaseWorkChain
+LAMMPS = 'aiida.calculations:mscale.lammps.mtp'
+DUMP = """ITEM: TIMESTEP
+0
+ITEM: NUMBER OF ATOMS
+2
+ITEM: BOX BOUNDS pp pp pp
+0 3.43
+0 3.43
+0 3.43
+ITEM: ATOMS id type element x y z ix iy iz
+1 1 Li 0 0 0 0 0 0
+2 1 Li 1.715 1.715 1.715 0 0 0
+ITEM: TIMESTEP
+300
+ITEM: NUMBER OF ATOMS
+1
+ITEM: BOX BOUNDS pp pp pp
+0 3.5
+0 3.5
+0 3.5
+ITEM: ATOMS id type element x y z ix iy iz
+1 1 Li 0.1 0.2 0.3 0 0 0
+"""
+
+
+@pytest.fixture
+def md_workchain(lammps_code, template):
+    from aiida import orm
+
+    from aiida_mscale.workflows.lammps_mtp_base import LammpsMtpBaseWorkChain
+
+    trained = template.clone()
+    trained.base.attributes.set('is_trained', True)
+    trained.store()
+    inputs = {
+        'lammps': {
+            'code': lammps_code,
+            'structure': orm.StructureData(ase=bulk('Li', 'bcc', a=3.43, cubic=True)),
+            'potential': trained,
+            'parameters': orm.Dict({'steps': 1000, 'seed': 5, 'ensemble': 'nvt'}),
+        }
+    }
+    return _workchain(LammpsMtpBaseWorkChain, inputs)
+
+
+def test_extrapolation_break_is_an_expected_outcome(md_workchain):
+    from aiida import orm
+
+    child = _fake_child(LAMMPS, 250, {'max_grade': orm.Float(12.0)})
+    result = _inspect(md_workchain, child)
+    assert result is None or result.status == 0
+    assert md_workchain.ctx.is_finished and md_workchain.ctx.stopped_by_break
+    assert not md_workchain.should_run_process()
+    assert md_workchain.ctx.inputs.parameters['steps'] == 1000  # nothing changed, nothing rerun
+
+
+@pytest.mark.parametrize('exit_status', [120, 400])
+def test_md_out_of_walltime_restarts_from_the_last_dumped_frame(md_workchain, exit_status):
+    from aiida import orm
+
+    retrieved = orm.FolderData()
+    retrieved.base.repository.put_object_from_bytes(DUMP.encode(), 'trajectory.dump')
+    result = _inspect(md_workchain, _fake_child(LAMMPS, exit_status, {'retrieved': retrieved}))
+    assert result is None or result.status == 0
+    parameters = md_workchain.ctx.inputs.parameters
+    assert parameters['steps'] == 700 and parameters['seed'] == 6
+    frame = md_workchain.ctx.inputs.structure
+    assert len(frame.sites) == 1  # the number of atoms GCMC left, from the last frame
+    np.testing.assert_allclose(frame.sites[0].position, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(np.diag(frame.cell), [3.5, 3.5, 3.5])
+    assert frame.creator.process_label == 'last_dumped_frame'
+
+
+@pytest.mark.parametrize('exit_status', [303, 304])
+def test_md_without_thermo_or_plugin_aborts(md_workchain, exit_status):
+    result = _inspect(md_workchain, _fake_child(LAMMPS, exit_status))
+    assert result.status == 300
+
+
+def test_md_base_refuses_a_code_of_another_plugin(pw_code, template):
+    from aiida import orm
+    from aiida.engine import run
+
+    from aiida_mscale.workflows.lammps_mtp_base import LammpsMtpBaseWorkChain
+
+    builder = LammpsMtpBaseWorkChain.get_builder()
+    trained = template.clone()
+    trained.base.attributes.set('is_trained', True)
+    builder.lammps.code = pw_code
+    builder.lammps.structure = orm.StructureData(ase=bulk('Li', 'bcc', a=3.43, cubic=True))
+    builder.lammps.potential = trained
+    with pytest.raises(ValueError, match='but MD with an MTP needs a `mscale.lammps.mtp`'):
+        run(builder)
