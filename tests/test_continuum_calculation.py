@@ -161,7 +161,9 @@ def test_constant_d_sphere_matches_analytic_series(fenics_code, tmp_path):
             r'\[0.0, 1.0\]',
         ),
         ('particle_diffusion', {'c_rates': [1.0, 0.0]}, {}, r'`c_rates` must be positive .* refused \[0.0\]'),
-        ('porous_electrode', {'c_rates': []}, {}, r'`c_rates` must be a non-empty list'),
+        ('porous_electrode', {'c_rates': [], 'kinetics': {'i0': 2.0}}, {}, r'`c_rates` must be a non-empty list'),
+        # a key the model does not read is refused, not ignored (particle_diffusion's kinetics option)
+        ('porous_electrode', {}, {}, r"unknown parameters \['concentration_dependent'\] in `kinetics`"),
         (
             'phase_field',
             {'driving': {'type': 'galvanostatic', 'c_rate': 0}},
@@ -203,11 +205,28 @@ UNPHYSICAL = {
 }
 
 
+def test_the_solvers_own_input_checks_run_before_submission(fenics_code):
+    """The solver's refusal (its exit code 2) is known before anything runs: the same message, nothing stored."""
+    from aiida import orm
+
+    count = orm.QueryBuilder().append(orm.CalcJobNode).count()
+    diffusivity = table('diffusivity', [0.0, 1.0], [D, D])
+    ocv = table('ocv', [0.0, 1.0], [4.0, 3.0])
+    with pytest.raises(ValueError, match='cutoff_voltage 4.5 V must be below the initial OCV'):
+        _run(fenics_code, parameters=sphere_parameters(cutoff_voltage=4.5), diffusivity=diffusivity, ocv=ocv)
+    with pytest.raises(ValueError, match=r"unknown parameters \['radius_typo'\] for model `particle_diffusion`"):
+        _run(fenics_code, parameters={**sphere_parameters(), 'radius_typo': 1.0}, diffusivity=diffusivity, ocv=ocv)
+    with pytest.raises(ValueError, match=r"unknown parameters \['n_cell'\] in `mesh`"):
+        _run(fenics_code, parameters={**sphere_parameters(), 'mesh': {'n_cell': 5}}, diffusivity=diffusivity, ocv=ocv)
+    gap = table('ocv', np.linspace(0.0, 1.0, 11), 3.4 - 0.2 * np.sin(2 * np.pi * np.linspace(0.0, 1.0, 11)))
+    with pytest.raises(ValueError, match='rises and falls .* assumes a single phase'):
+        _run(fenics_code, parameters=sphere_parameters(), diffusivity=diffusivity, ocv=gap)
+    assert orm.QueryBuilder().append(orm.CalcJobNode).count() == count
+
+
 @pytest.mark.parametrize(
     'change, status, words',
     [
-        # the solver's own refusal (exit code 2): the cut-off above the initial OCV of a lithiation
-        ({'cutoff_voltage': 4.5}, 302, ['refused the input', 'cutoff_voltage 4.5 V must be below the initial OCV']),
         # time-step control that can never accept a step (exit code 3)
         (UNCONVERGED, 310, ['did not converge', 'time step fell below dtau_min']),
         # a 2000 C delithiation in one huge step empties the surface below zero (exit code 4)
@@ -215,6 +234,7 @@ UNPHYSICAL = {
     ],
 )
 def test_solver_failures_get_their_exit_codes(fenics_code, change, status, words):
+    """What only the run can tell gets a named exit code (what the solver would refuse is refused before)."""
     diffusivity = table('diffusivity', [0.0, 1.0], [D, D])
     ocv = table('ocv', [0.0, 1.0], [4.0, 3.0])
     results, node = _run(fenics_code, parameters=sphere_parameters(**change), diffusivity=diffusivity, ocv=ocv)

@@ -27,6 +27,8 @@ OVERRIDES = {
     # kappa = R T lambda^2 with an OCV free energy: this lambda gives the regular solution's interface
     'phase_field': {'interface_width': 2e-8 * np.sqrt(OMEGA_RT)},
     'polycrystal': POLYCRYSTAL,
+    # the regular solution's OCV has a miscibility gap: the single-phase models run on it only when asked to
+    'allow_non_monotonic_ocv': True,
 }
 
 
@@ -229,8 +231,8 @@ def test_non_positive_diffusivity_is_refused(fenics_code):
 
 
 def test_failed_model_and_missing_phase_boundary_get_workflow_exit_codes(fenics_code):
-    """A model the solver refuses fails the work chain with 401 (the others are still gathered); an OCV(x) with
-    no miscibility gap forms no phase boundary: 402."""
+    """A model that fails at run time (its time stepping cannot converge) fails the work chain with 401 (the
+    others are still gathered); an OCV(x) with no miscibility gap forms no phase boundary: 402."""
     from aiida import orm
     from aiida.engine import run_get_node
 
@@ -243,12 +245,13 @@ def test_failed_model_and_missing_phase_boundary_get_workflow_exit_codes(fenics_
     overrides = {
         **OVERRIDES,
         'models': ['particle_diffusion', 'polycrystal'],
-        'cell': {**OVERRIDES['cell'], 'cutoff_voltage': 3.7},  # above the initial OCV: the solver refuses it
+        # a time step that can never be accepted: the solver stops with its non-convergence code
+        'resolution': {'particle_diffusion': {'time_stepping': {'dx_surface_max': 1e-9, 'dtau_min': 1e-4}}},
     }
     builder = ElectrodeWorkChain.get_builder_from_protocol(fenics_code, diffusivity, monotone, overrides=overrides)
     results, node = run_get_node(builder)
     assert node.exit_status == 401, (node.exit_status, node.exit_message)
-    assert 'particle_diffusion' in node.exit_message and 'cutoff_voltage 3.7 V must be below' in node.exit_message
+    assert 'particle_diffusion' in node.exit_message and 'time step fell below dtau_min' in node.exit_message
     assert 'rate_capability' not in results and 'effective_diffusivity' in results  # the polycrystal still counts
 
     overrides['models'] = ['phase_field']

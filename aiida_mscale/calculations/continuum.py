@@ -28,6 +28,16 @@ TABLE_MODELS = {
 }
 #: keys of ``parameters`` that are separate inputs of the CalcJob
 RESERVED_KEYS = ('model', 'write_xdmf', 'output_dir')
+#: models that assume a single phase: an OCV(x) that rises and falls (a miscibility gap) is refused for them
+SINGLE_PHASE_MODELS = ('particle_diffusion', 'porous_electrode')
+#: sub-dicts whose keys depend on a `type` (checked by the model itself)
+VARIANT_KEYS = ('driving', 'initial', 'free_energy', 'particle')
+#: top-level keys each model reads besides those of its ``DEFAULTS`` (see the model's module docstring)
+REQUIRED_KEYS = {
+    'particle_diffusion': ('particle', 'diffusivity', 'ocv', 'x_initial', 'x_final', 'c_rates', 'cutoff_voltage'),
+    'phase_field': ('particle', 'diffusivity', 'free_energy', 'E0', 'driving', 'interface_width', 'initial'),
+    'porous_electrode': ('particle', 'diffusivity', 'ocv', 'x_initial', 'x_final', 'c_rates', 'cutoff_voltage'),
+}
 INPUT_FILENAME = 'input.json'
 STDOUT_FILENAME = 'solver.log'
 STDERR_FILENAME = 'solver.err'
@@ -98,13 +108,69 @@ def validate_inputs(inputs, _):
     if model is None or parameters is None:
         return None
     write_xdmf = inputs.get('write_xdmf')
+    allow = inputs.get('allow_non_monotonic_ocv')
     return check_model_inputs(
         model.value,
         parameters.get_dict(),
         diffusivity=inputs.get('diffusivity'),
         ocv=inputs.get('ocv'),
         write_xdmf=write_xdmf is not None and write_xdmf.value,
+        allow_non_monotonic_ocv=allow is not None and allow.value,
     )
+
+
+def non_monotonic(voltage: np.ndarray) -> bool:
+    """Whether an OCV table both rises and falls (plateaus, i.e. equal neighbours, are allowed)."""
+    steps = np.diff(np.asarray(voltage, dtype=float))
+    return bool(np.any(steps > 0) and np.any(steps < 0))
+
+
+def _model_module(model: str):
+    from importlib import import_module
+
+    return import_module(f'aiida_mscale.continuum.{model}')
+
+
+def _unknown_keys(model: str, parameters: dict) -> str | None:
+    """Keys of ``parameters`` (and of its sub-dicts with defaults) that the model does not read."""
+    defaults = getattr(_model_module(model), 'DEFAULTS', None)
+    if model not in REQUIRED_KEYS or not isinstance(defaults, dict):
+        return None  # the model checks its own keys (polycrystal)
+    allowed = set(defaults) | set(REQUIRED_KEYS[model])
+    unknown = sorted(set(parameters) - allowed)
+    if unknown:
+        return f'unknown parameters {unknown} for model `{model}`; allowed: {sorted(allowed)}'
+    for key, value in parameters.items():
+        if key in VARIANT_KEYS:
+            continue  # their keys depend on their `type`: the model's own validation checks them
+        sub = defaults.get(key)
+        if isinstance(sub, dict) and isinstance(value, dict):
+            unknown = sorted(set(value) - set(sub))
+            if unknown:
+                return f'unknown parameters {unknown} in `{key}` of model `{model}`; allowed: {sorted(sub)}'
+    return None
+
+
+def _solver_check(model: str, parameters: dict, tables: dict) -> str | None:
+    """Run the model's own input validation (dolfinx-free; it never solves) on the input the solver will read."""
+    import tempfile
+
+    from aiida_mscale.continuum import common
+
+    script_input = {**parameters, 'model': model}
+    for name, (x, y) in tables.items():
+        xname, yname = TABLES[name]
+        inline = {xname: x.tolist(), yname: y.tolist()}
+        if model == 'phase_field' and name == 'ocv':
+            script_input['free_energy'] = {**(parameters.get('free_energy') or {}), 'type': 'ocv', **inline}
+        else:
+            script_input[name] = inline
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            _model_module(model).validate(script_input, base_dir=scratch)
+    except common.InputError as exception:
+        return str(exception)
+    return None
 
 
 def check_model_inputs(
@@ -113,8 +179,17 @@ def check_model_inputs(
     diffusivity: orm.ArrayData | None = None,
     ocv: orm.ArrayData | None = None,
     write_xdmf: bool = False,
+    allow_non_monotonic_ocv: bool = False,
+    solver_checks: bool = True,
 ) -> str | None:
-    """What is wrong with these inputs of one model (a message), or None. Also used by ElectrodeWorkChain."""
+    """What is wrong with these inputs of one model (a message), or None. Also used by ElectrodeWorkChain.
+
+    Besides the table checks here, the model's own ``validate`` (the solver's input checks, dolfinx-free) runs
+    in-process, so every input the solver would refuse is refused before the calculation is stored.
+
+    :param solver_checks: run the model's own validation too (False when some inputs are only known later,
+        e.g. D_bulk/D_gb of the polycrystal computed from a D(x) table by a calcfunction).
+    """
     if model not in MODELS:
         return f'unknown model `{model}`; choose one of {list(MODELS)}'
     reserved = sorted(set(parameters) & set(RESERVED_KEYS))
@@ -141,6 +216,7 @@ def check_model_inputs(
             return f'an `ocv` input was given but `free_energy.type` is `{kind}`: drop one of the two'
 
     window = _window(model, parameters)
+    tables = {}
     for name, node in nodes.items():
         if node is None:
             continue
@@ -148,6 +224,13 @@ def check_model_inputs(
             x, y = read_table(node, name)
         except ValueError as exception:
             return str(exception)
+        tables[name] = (x, y)
+        if name == 'ocv' and model in SINGLE_PHASE_MODELS and non_monotonic(y) and not allow_non_monotonic_ocv:
+            return (
+                f'the OCV table rises and falls (a miscibility gap) but model `{model}` assumes a single phase: '
+                'use model `phase_field` for a two-phase material, or set `allow_non_monotonic_ocv` to True to '
+                'run the single-phase model on it anyway'
+            )
         if name == 'diffusivity':
             bad = np.nonzero(y <= 0)[0]
             if len(bad):
@@ -165,7 +248,10 @@ def check_model_inputs(
                     f'the {label} table covers x in [{x[0]}, {x[-1]}] but model `{model}` needs the concentration '
                     f'range [{lo}, {hi}]: extend the table or narrow x_initial/x_final'
                 )
-    return _check_rates(model, parameters)
+    message = _check_rates(model, parameters) or _unknown_keys(model, parameters)
+    if message:
+        return message
+    return _solver_check(model, parameters, tables) if solver_checks else None
 
 
 def _uses(model: str) -> str:
@@ -226,6 +312,13 @@ class ContinuumCalculation(CalcJob):
             valid_type=orm.Bool,
             default=lambda: orm.Bool(False),
             help='Write the XDMF fields and return them in the `fields` output.',
+        )
+        spec.input(
+            'allow_non_monotonic_ocv',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='Run a single-phase model (particle_diffusion, porous_electrode) on an OCV(x) that rises and falls '
+            '(a miscibility gap). Refused by default: such a material needs the phase_field model.',
         )
         spec.inputs.validator = validate_inputs
         spec.inputs['metadata']['options']['parser_name'].default = 'mscale.continuum'

@@ -436,11 +436,16 @@ def plot_transport(workchain, output_dir: pathlib.Path) -> list[pathlib.Path]:
 def cmd_report(identifier, output_dir, profile):
     """Draw the plots of the process or node IDENTIFIER (pk or UUID) as PNG files and print their paths."""
     from aiida import load_profile, orm
-    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+    from aiida.common.exceptions import ConfigurationError, MultipleObjectsError, NotExistent
     from aiida.manage import get_manager
 
     if profile is not None or get_manager().get_profile() is None:
-        load_profile(profile, allow_switch=True)
+        try:
+            load_profile(profile, allow_switch=True)
+        except ConfigurationError as exception:
+            hint = 'see `verdi profile list`, or run `aiida-mscale setup`'
+            message = f'cannot load the AiiDA profile: {exception} ({hint})'
+            raise click.BadParameter(message, param_hint='--profile') from None
     try:
         node = orm.load_node(identifier)
     except (NotExistent, MultipleObjectsError) as exception:
@@ -453,7 +458,15 @@ def cmd_report(identifier, output_dir, profile):
             f'plots exist for: {known}'
         )
     output_dir = output_dir or pathlib.Path(f'mscale-report-{node.pk}')
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / '.mscale-write-test'
+        probe.touch()
+        probe.unlink()
+    except OSError as exception:
+        raise click.BadParameter(
+            f'cannot write to `{output_dir}`: {exception.strerror or exception}', param_hint='--output-dir'
+        ) from None
     paths = plot(node, output_dir)
     if not paths:
         raise click.ClickException(f'{node.__class__.__name__}<{node.pk}> has nothing to plot (no outputs yet?)')

@@ -48,7 +48,11 @@ class MtpPotentialData(Data):
         :param max_dist: cutoff radius [Angstrom].
         """
         from aiida_mscale.mtp.template import generate_untrained_mtp
+        from aiida_mscale.schema import check_token
 
+        species = [check_token(symbol, 'element') for symbol in species]
+        if not species or len(set(species)) != len(species):
+            raise ValueError(f'species must be distinct element symbols, one at least; got {species}')
         template = generate_untrained_mtp(
             level, len(species), radial_basis_size=radial_basis_size, min_dist=min_dist, max_dist=max_dist
         )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from aiida.orm import ArrayData
 
 from aiida_mscale.mtp.cfg import CfgConfiguration, read_cfg, stress_from_virial, virial_from_stress, write_cfg
 
 __all__ = ['TrainingSetData']
+
+_UUID = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
 
 _PER_CONFIGURATION = ('numbers_of_atoms', 'cells', 'pbc', 'energies', 'stresses', 'virials', 'weights', 'source_uuids')
 _PER_ATOM = ('positions', 'atomic_numbers', 'forces')
@@ -93,17 +97,41 @@ class TrainingSetData(ArrayData):
         weights = _array(weights, (n_conf,), 'weights', fill=1.0)
         if source_uuids is None:
             source_uuids = [''] * n_conf
-        source_uuids = np.asarray([str(u) for u in source_uuids], dtype='U36')
-        if source_uuids.shape != (n_conf,):
-            raise ValueError(f'`source_uuids` has {source_uuids.shape[0]} entries for {n_conf} configurations')
+        source_uuids = [str(u) for u in source_uuids]
+        if len(source_uuids) != n_conf:
+            raise ValueError(f'`source_uuids` has {len(source_uuids)} entries for {n_conf} configurations')
+        bad = [u for u in source_uuids if u and not _UUID.fullmatch(u)]
+        if bad:
+            raise ValueError(f'`source_uuids` must be UUIDs (36 characters) or empty; refused {bad[:3]}')
+        source_uuids = np.asarray(source_uuids, dtype='U36')
         if np.any(atomic_numbers < 1) or np.any(atomic_numbers > 118):
             raise ValueError('`atomic_numbers` must be between 1 and 118')
         if not np.all(np.isfinite(positions)):
             raise ValueError('`positions` must be finite')
-        if np.any(weights < 0):
-            raise ValueError('`weights` must be non-negative')
+        if np.any(weights < 0) or not np.all(np.isfinite(weights)):
+            raise ValueError('`weights` must be finite and non-negative')
+        if np.any(np.isinf(energies)):
+            raise ValueError('`energies` must be finite (NaN marks an unlabelled configuration)')
+        if np.any(np.isinf(forces)):
+            raise ValueError('`forces` must be finite (NaN marks an unlabelled configuration)')
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        for k in range(n_conf):
+            block = forces[offsets[k] : offsets[k + 1]]
+            labelled = np.isfinite(energies[k])
+            if labelled and not np.all(np.isfinite(block)):
+                raise ValueError(f'configuration {k} has an energy but non-finite forces: label all of it or none')
+            if not labelled and np.any(np.isfinite(block)):
+                raise ValueError(f'configuration {k} has forces but no energy: label all of it or none')
 
         volumes = np.abs(np.linalg.det(cells))
+        if not np.all(np.isfinite(cells)):
+            raise ValueError('`cells` must be finite')
+        degenerate = np.flatnonzero(pbc.all(axis=1) & ~(volumes > 1e-6))
+        if len(degenerate):
+            raise ValueError(
+                f'configuration {int(degenerate[0])} is periodic but its cell has zero volume '
+                f'(linearly dependent or missing lattice vectors)'
+            )
         periodic = pbc.all(axis=1) & (volumes > 0)
         if stresses is None and virials is None:
             stresses = np.full((n_conf, 3, 3), np.nan)
@@ -292,7 +320,9 @@ class TrainingSetData(ArrayData):
         """
         from ase.data import atomic_numbers as number_of
 
-        numbers = np.array([number_of[s] for s in species])
+        from aiida_mscale.schema import check_token
+
+        numbers = np.array([number_of[check_token(s, 'element')] for s in species])
         configurations = read_cfg(text)
         if not configurations:
             raise ValueError('the .cfg text holds no configuration')

@@ -263,6 +263,14 @@ def _finish(current, lineno, fail) -> CfgConfiguration:
     if all(c in col for c in ('fx', 'fy', 'fz')):
         forces = table[:, [col['fx'], col['fy'], col['fz']]]
     grades = table[:, col['nbh_grades']] if 'nbh_grades' in col else None
+    for name in ('type', 'id'):
+        values = table[:, col[name]]
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            fail(f'AtomData column {name!r} must hold integers, got {values[values != np.round(values)][:3]}', lineno)
+    if np.any(table[:, col['type']] < 0):
+        fail("AtomData column 'type' must be >= 0", lineno)
+    if not np.all(np.isfinite(table)):
+        fail('AtomData holds non-finite values', lineno)
     return CfgConfiguration(
         types=table[:, col['type']].astype(int),
         positions=table[:, [col['cartes_x'], col['cartes_y'], col['cartes_z']]],

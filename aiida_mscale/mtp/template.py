@@ -51,6 +51,7 @@ even number), so an odd level L is accepted and gives exactly the template of L 
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -380,6 +381,10 @@ class MtpTemplate(MtpTableCounts):
         return self.to_text()
 
 
+#: The highest level generated: MLIP's published templates go to 28; the basis (and memory) grows steeply above.
+MAX_LEVEL = 28
+
+
 def build_template(
     level: int,
     species_count: int = 1,
@@ -390,11 +395,13 @@ def build_template(
     max_tensors: int = MAX_TENSORS,
 ) -> MtpTemplate:
     """Build the :class:`MtpTemplate` of an MTP level (see module docstring)."""
-    level = _check_int('level', level, 2)
-    species_count = _check_int('species_count', species_count, 1)
-    radial_basis_size = _check_int('radial_basis_size', radial_basis_size, 2)
+    level = _check_int('level', level, 2, MAX_LEVEL)
+    species_count = _check_int('species_count', species_count, 1, 118)
+    radial_basis_size = _check_int('radial_basis_size', radial_basis_size, 2, 64)
     min_dist = float(min_dist)
     max_dist = float(max_dist)
+    if not (math.isfinite(min_dist) and math.isfinite(max_dist)):
+        raise ValueError(f'min_dist and max_dist must be finite, got {min_dist}, {max_dist}')
     if not 0.0 <= min_dist < max_dist:
         raise ValueError(f'need 0 <= min_dist < max_dist, got {min_dist}, {max_dist}')
     if not isinstance(radial_basis_type, str) or not radial_basis_type.strip():
@@ -466,7 +473,7 @@ def generate_untrained_mtp(
 
     Returns an :class:`MtpTemplate`; ``str(template)`` / ``template.to_text()`` is the
     file text and ``template.write(path)`` writes it.  Levels 2..28 are MLIP's range
-    (even levels); any level >= 2 is accepted, an odd level L giving the template of
+    (even levels); any level in 2..28 is accepted, an odd level L giving the template of
     L - 1 (see module docstring).
     """
     return build_template(
@@ -479,10 +486,12 @@ def generate_untrained_mtp(
     )
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    """``value`` as an int >= minimum (numpy integers accepted, bools and floats not)."""
+def _check_int(name: str, value, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as an int in [minimum, maximum] (numpy integers accepted, bools and floats not)."""
     import numbers
 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
+    if maximum is not None and value > maximum:
+        raise ValueError(f'{name} must be at most {maximum}, got {value!r}')
     return int(value)

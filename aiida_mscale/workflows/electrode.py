@@ -198,7 +198,16 @@ def validate_inputs(inputs, _):
             tables = {}
         elif model == 'phase_field' and (phase_field.get('free_energy') or {}).get('type', 'ocv') != 'ocv':
             tables.pop('ocv')
-        message = check_model_inputs(model, parameters, write_xdmf=False, **tables)
+        allow = inputs.get('allow_non_monotonic_ocv')
+        later = model == 'polycrystal' and any(uses_table(parameters.get(key)) for key in ('D_bulk', 'D_gb'))
+        message = check_model_inputs(
+            model,
+            parameters,
+            write_xdmf=False,
+            allow_non_monotonic_ocv=allow is not None and allow.value,
+            solver_checks=not later,  # D_bulk/D_gb from the D(x) table: the solver checks them when it runs
+            **tables,
+        )
         if message:
             return f'{model}: {message}'
     return None
@@ -272,6 +281,13 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
         )
         spec.input('write_xdmf', valid_type=orm.Bool, default=lambda: orm.Bool(False), help='Keep XDMF fields.')
         spec.input(
+            'allow_non_monotonic_ocv',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='Run the single-phase models (particle_diffusion, porous_electrode) on an OCV(x) with a miscibility '
+            'gap (rising and falling). Refused by default: a two-phase material needs phase_field.',
+        )
+        spec.input(
             'options',
             valid_type=dict,
             non_db=True,
@@ -323,6 +339,7 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
         for key in DICT_INPUTS:
             builder[key] = orm.Dict(inputs.get(key, {}))
         builder.write_xdmf = orm.Bool(inputs.get('write_xdmf', False))
+        builder.allow_non_monotonic_ocv = orm.Bool(inputs.get('allow_non_monotonic_ocv', False))
         if options:
             builder.options = options
         return builder
@@ -358,6 +375,8 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
             else:
                 inputs['parameters'] = orm.Dict(parameters)
                 inputs['diffusivity'] = self.inputs.diffusivity
+                if model != 'phase_field':
+                    inputs['allow_non_monotonic_ocv'] = self.inputs.allow_non_monotonic_ocv
                 if model != 'phase_field' or (parameters.get('free_energy') or {}).get('type', 'ocv') == 'ocv':
                     inputs['ocv'] = self.inputs.ocv
             running[model] = self.submit(ContinuumCalculation, **inputs)
