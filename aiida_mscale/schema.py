@@ -190,3 +190,28 @@ def validate_parameters(model: type[Model], data: Any, where: str = 'parameters'
         return model.model_validate(data)
     except ValidationError as exception:
         raise ValueError(describe_errors(exception, where)) from None
+
+
+#: Strings a Fortran namelist or solver option may hold: words, numbers, dots, dashes (no quotes, newlines,
+#: slashes, spaces or shell/LAMMPS/Fortran syntax).
+SAFE_WORD = re.compile(r'[A-Za-z0-9_.+-]{1,64}')
+
+
+def unsafe_strings(value: Any, where: str = 'parameters', pattern: re.Pattern = SAFE_WORD) -> list[str]:
+    """Where in a nested dict/list ``value`` a string (key or value) does not match ``pattern``: ``['a.b: 'x\\ny'']``.
+
+    Used on free-form dictionaries that a third-party writer turns into an input file (pw.x namelists through
+    aiida-quantumespresso, the continuum solver's JSON), where the schema of every key is not ours.
+    """
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not pattern.fullmatch(key):
+                found.append(f'{where}: key {_shown(key)}')
+            found += unsafe_strings(item, f'{where}.{key}', pattern)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found += unsafe_strings(item, f'{where}[{index}]', pattern)
+    elif isinstance(value, str) and not pattern.fullmatch(value):
+        found.append(f'{where}: {_shown(value)}')
+    return found

@@ -18,6 +18,7 @@ from aiida.engine import CalcJob
 
 from aiida_mscale.calculations.script_job import script_calcinfo, write_text
 from aiida_mscale.continuum import MODELS, SOLVER_DIR, SOLVER_FILES
+from aiida_mscale.schema import unsafe_strings
 
 #: array names of the two table inputs: (abscissa, values), and the key of the values in the solver's JSON
 TABLES = {'diffusivity': ('x', 'D'), 'ocv': ('x', 'V')}
@@ -192,6 +193,12 @@ def check_model_inputs(
     """
     if model not in MODELS:
         return f'unknown model `{model}`; choose one of {list(MODELS)}'
+    unsafe = unsafe_strings(parameters)
+    if unsafe:
+        return (
+            f'`parameters` holds strings that are not plain words (file references, quotes, spaces or newlines are '
+            f'not accepted; tables are ArrayData inputs): {"; ".join(unsafe[:3])}'
+        )
     reserved = sorted(set(parameters) & set(RESERVED_KEYS))
     if reserved:
         return f'`parameters` must not hold {reserved}: `model` and `write_xdmf` are inputs of their own'

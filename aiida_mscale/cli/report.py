@@ -450,13 +450,6 @@ def cmd_report(identifier, output_dir, profile):
         node = orm.load_node(identifier)
     except (NotExistent, MultipleObjectsError) as exception:
         raise click.BadParameter(str(exception), param_hint='IDENTIFIER') from None
-    plot = plotter_for(node)
-    if plot is None:
-        known = ', '.join(sorted(PLOTTERS))
-        raise click.ClickException(
-            f'no plots for {node.__class__.__name__}<{node.pk}> ({node.process_type or node.node_type}); '
-            f'plots exist for: {known}'
-        )
     output_dir = output_dir or pathlib.Path(f'mscale-report-{node.pk}')
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -467,6 +460,14 @@ def cmd_report(identifier, output_dir, profile):
         raise click.BadParameter(
             f'cannot write to `{output_dir}`: {exception.strerror or exception}', param_hint='--output-dir'
         ) from None
+    plot = plotter_for(node)
+    if plot is None:
+        known = ', '.join(sorted(PLOTTERS))
+        raise click.ClickException(
+            f'no plots for {node.__class__.__name__}<{node.pk}> ({node.process_type or node.node_type}); '
+            f'plots exist for: {known}'
+        )
+
     paths = plot(node, output_dir)
     if not paths:
         raise click.ClickException(f'{node.__class__.__name__}<{node.pk}> has nothing to plot (no outputs yet?)')

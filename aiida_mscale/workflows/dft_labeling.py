@@ -13,6 +13,7 @@ from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
 from aiida_mscale.calculations.functions import build_training_set_from_pw, record_failures, relabel_kinds_by_element
 from aiida_mscale.data.training_set import TrainingSetData
+from aiida_mscale.schema import unsafe_strings
 from aiida_mscale.workflows.pool import RollingPoolMixin
 
 PW_PLUGIN = 'quantumespresso.pw'
@@ -82,6 +83,13 @@ def validate_inputs(inputs, _):
             f'code `{code.full_label}` is for plugin `{code.default_calc_job_plugin}`, '
             f'but labelling needs a `{PW_PLUGIN}` code (pw.x).'
         )
+    parameters = pw.get('parameters')
+    if parameters is not None:
+        # aiida-quantumespresso writes these strings into Fortran namelists between quotes: a quote or newline
+        # in one would end the string and the namelist, so only plain words pass
+        unsafe = unsafe_strings(parameters.get_dict(), 'pw_base.pw.parameters')
+        if unsafe:
+            return f'pw.x parameters hold strings that are not plain words: {"; ".join(unsafe[:3])}'
     for label, structure in structures.items():
         problem = structure_problem(structure)
         if problem:
