@@ -11,7 +11,14 @@ from scipy.spatial import cKDTree
 
 from ._checks import as_frame
 
-__all__ = ['neighbor_pairs', 'minimum_image_vectors', 'perpendicular_widths', 'cell_volume']
+__all__ = [
+    'neighbor_pairs',
+    'cross_pairs',
+    'PaddedTree',
+    'minimum_image_vectors',
+    'perpendicular_widths',
+    'cell_volume',
+]
 
 _SHIFTS = np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing='ij')).reshape(3, -1).T
 
@@ -61,6 +68,86 @@ def neighbor_pairs(positions, cell, cutoff, quantities='ijdD'):
     vals = {'i': i[order], 'j': j[order], 'd': d[order], 'D': D[order]}
     out = tuple(vals[q] for q in quantities)
     return out[0] if len(out) == 1 else out
+
+
+class PaddedTree:
+    """k-d tree over the periodic images of ``points`` (n, 3) [A] that lie within ``cutoff`` of the cell.
+
+    Every point closer than ``cutoff`` to any position inside the cell is represented by at least one image
+    in the tree, so queries from wrapped positions find all periodic neighbours within ``cutoff`` (exact for
+    any triclinic cell and any cutoff). ``index`` maps tree entries back to the original points.
+    """
+
+    def __init__(self, points, cell, cutoff):
+        pts, h = as_frame(points, cell, 'points')
+        self.cell = h
+        self.cutoff = float(cutoff)
+        self.inv = np.linalg.inv(h)
+        frac = pts @ self.inv
+        frac -= np.floor(frac)
+        c = self.cutoff / perpendicular_widths(h)
+        nrep = np.ceil(c).astype(int)
+        shifts = np.array(np.meshgrid(*[np.arange(-r, r + 1) for r in nrep], indexing='ij')).reshape(3, -1).T
+        index, images = [], []
+        for shift in shifts:  # one shift at a time: memory linear in the number of points
+            img = frac + shift
+            keep = np.flatnonzero(np.all((img >= -c - 1e-12) & (img <= 1 + c + 1e-12), axis=1))
+            index.append(keep)
+            images.append(img[keep])
+        self.index = np.concatenate(index)
+        self.points = np.concatenate(images) @ h
+        self.tree = cKDTree(self.points)
+
+    def nearest(self, query, k=1, exclude=None):
+        """Distance [A] to, and index of, the nearest point (``k``-th nearest allowed to skip ``exclude``).
+
+        ``query`` (m, 3) [A]; ``exclude`` (m,) point index to ignore per query (e.g. the query atom itself),
+        or None. Points farther than the tree's cutoff are not found: distance ``inf``, index -1.
+        """
+        q = self.wrap(query)
+        n_k = 1 if exclude is None else 2
+        d, t = self.tree.query(q, k=n_k, distance_upper_bound=self.cutoff * (1 + 1e-12))
+        d, t = d.reshape(len(q), n_k), t.reshape(len(q), n_k)
+        found = np.isfinite(d) & (d <= self.cutoff)
+        idx = np.where(found, self.index[np.minimum(t, len(self.index) - 1)], -1)
+        d = np.where(found, d, np.inf)
+        if exclude is not None:
+            own = idx[:, 0] == np.asarray(exclude)
+            d = np.where(own, d[:, 1], d[:, 0])
+            idx = np.where(own, idx[:, 1], idx[:, 0])
+        else:
+            d, idx = d[:, 0], idx[:, 0]
+        return d, idx
+
+    def wrap(self, positions):
+        """Positions (m, 3) wrapped into the cell [A]."""
+        f = np.asarray(positions, dtype=float) @ self.inv
+        return (f - np.floor(f)) @ self.cell
+
+
+def cross_pairs(query, points, cell, cutoff, tree=None):
+    """All pairs (i, j) with point j (or a periodic image of it) closer than ``cutoff`` [A] to query i.
+
+    ``query`` (m, 3) and ``points`` (n, 3) [A] in the same fully periodic ``cell``. Returns (i, j, D) with
+    D (pairs, 3) the vector from the wrapped query position to the image of j, sorted by (i, j). Several
+    images of one point are all returned when the cutoff exceeds half a cell width. ``tree``: a
+    :class:`PaddedTree` of ``points`` built for at least this cutoff, to reuse across queries.
+    """
+    q, _ = as_frame(query, cell, 'query')
+    cutoff = float(cutoff)
+    if not cutoff > 0 or not np.isfinite(cutoff):
+        raise ValueError(f'cutoff must be positive, got {cutoff}')
+    if tree is None or tree.cutoff < cutoff:
+        tree = PaddedTree(points, cell, cutoff)
+    wq = tree.wrap(q)
+    coo = cKDTree(wq).sparse_distance_matrix(tree.tree, cutoff, output_type='coo_matrix')
+    i, k = coo.row, coo.col
+    D = tree.points[k] - wq[i]
+    ok = np.einsum('ij,ij->i', D, D) < cutoff**2
+    i, k, D = i[ok], k[ok], D[ok]
+    j = tree.index[k]
+    order = np.lexsort((j, i))
+    return i[order], j[order], D[order]
 
 
 def minimum_image_vectors(a, b, cell):

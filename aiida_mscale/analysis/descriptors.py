@@ -35,12 +35,14 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ._checks import as_cells, as_positions, as_times, species_indices
-from ._geometry import minimum_image_vectors, neighbor_pairs, perpendicular_widths
+from ._geometry import PaddedTree, cross_pairs, neighbor_pairs, perpendicular_widths
 from .msd import unwrap_positions
 from .rdf import first_minimum, radial_distribution
 
 #: coordination cutoff [A] used when a pair has no resolvable first RDF shell
 DEFAULT_CUTOFF = 3.5
+#: range [A] of the g(r) searched for the first minimum (coordination cutoffs)
+RDF_CUTOFF_RANGE = 8.0
 
 __all__ = [
     'DEFAULT_CUTOFF',
@@ -130,36 +132,53 @@ def find_sites(positions, cell, radius=0.8, min_count=5, bin_width=0.2):
     cand = (np.argwhere(peak) + 0.5) / nb
     if cand.size == 0:
         raise ValueError('no sites found: positions too sparse for the given radius / min_count')
-    # refine each candidate by the periodic mean of the points within `radius` (densest first) and
-    # drop it if it lands within `radius` of a site already kept (plateau duplicates)
-    order = np.argsort(-count[peak])
-    sites = []
-    for c in (cand @ h)[order]:
-        v = minimum_image_vectors(c[None], pts, h)[0]
-        m = np.linalg.norm(v, axis=-1) < radius
-        s_new = c + v[m].mean(axis=0) if m.any() else c
-        if (
-            sites
-            and np.min(np.linalg.norm(minimum_image_vectors(s_new[None], np.array(sites), h)[0], axis=-1)) < radius
-        ):
-            continue
-        sites.append(s_new)
-    return np.array(sites)
+    # refine each candidate to the periodic mean of the points within `radius` (one k-d tree query over the
+    # pooled points and their periodic images), then keep the densest of any refined sites closer than `radius`
+    # (plateau duplicates): greedy suppression in decreasing count order
+    order = np.argsort(-count[peak], kind='stable')
+    cand = (cand @ h)[order]
+    _, i, D = cross_pairs(pts, cand, h, radius)  # tree over the candidates' images, the points query it
+    n_in = np.bincount(i, minlength=len(cand))
+    shift = np.zeros_like(cand)
+    np.add.at(shift, i, -D)
+    refined = cand + shift / np.maximum(n_in, 1)[:, None]
+    if len(refined) == 1:
+        return refined
+    a, b = neighbor_pairs(refined, h, radius, 'ij')
+    close = [[] for _ in range(len(refined))]
+    for x, y in zip(a.tolist(), b.tolist()):
+        close[x].append(y)
+    kept = np.zeros(len(refined), bool)
+    for k in range(len(refined)):
+        kept[k] = not any(kept[c] for c in close[k] if c < k)
+    return refined[kept]
 
 
 def assign_sites(positions, cells, sites, site_radius):
     """Nearest-site label per frame and ion (-1 if farther than ``site_radius`` [A]).
 
-    ``positions`` (n_frames, n_ions, 3) wrapped or unwrapped; ``sites`` (n_sites, 3).
+    ``positions`` (n_frames, n_ions, 3) wrapped or unwrapped; ``sites`` (n_sites, 3). One k-d tree over the
+    sites and their periodic images per distinct cell (O((frames x ions) log sites)).
     """
     pos = as_positions(positions)
     h = as_cells(cells, pos.shape[0])
     s = np.asarray(sites, dtype=float).reshape(-1, 3)
-    labels = np.empty(pos.shape[:2], dtype=int)
-    for f in range(pos.shape[0]):
-        d = np.linalg.norm(minimum_image_vectors(pos[f], s, h[f]), axis=-1)
-        k = np.argmin(d, axis=1)
-        labels[f] = np.where(d[np.arange(d.shape[0]), k] <= site_radius, k, -1)
+    if not np.all(np.isfinite(s)):
+        raise ValueError('sites contain NaN or infinite values')
+    radius = float(site_radius)
+    if not radius > 0:
+        raise ValueError(f'site_radius must be positive, got {site_radius}')
+    labels = np.full(pos.shape[:2], -1, dtype=int)
+    same = np.all(h == h[:1], axis=(1, 2))
+    groups = [np.arange(pos.shape[0])] if same.all() else [np.array([f]) for f in range(pos.shape[0])]
+    for frames in groups:
+        tree = PaddedTree(s, h[frames[0]], radius)
+        q = tree.wrap(pos[frames].reshape(-1, 3))
+        d, k = tree.tree.query(q, k=1, distance_upper_bound=radius * (1 + 1e-12))
+        ok = np.isfinite(d) & (d <= radius)
+        lab = np.full(q.shape[0], -1)
+        lab[ok] = tree.index[k[ok]]
+        labels[frames] = lab.reshape(len(frames), -1)
     return labels
 
 
@@ -228,6 +247,38 @@ def nearest_distance(frame, cell, idx_from, idx_to, search_radius):
     return out[idx_from]
 
 
+def _nearest_other(points, cell):
+    """Distance from each point to the nearest other point or periodic image [A], capped at half the
+    smallest cell width."""
+    cap = 0.5 * perpendicular_widths(cell).min()
+    d, _ = PaddedTree(points, cell, cap).nearest(points, exclude=np.arange(len(points)))
+    return np.minimum(d, cap)
+
+
+def _free_fraction(i, D, n, probes, exclusion_radius, chunk=4000):
+    """Fraction of the ``probes`` (p, 3) around each of ``n`` centres farther than ``exclusion_radius`` [A] from
+    every neighbour. ``i`` (sorted) is the centre of each pair and ``D`` (pairs, 3) the vector to the neighbour;
+    centres without pairs are entirely free. |p - D|^2 = |p|^2 - 2 p.D + |D|^2 as one matrix product per chunk."""
+    out = np.ones(n)
+    if i.size == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, i[1:] != i[:-1]])
+    bounds = np.r_[starts, i.size]
+    p2 = np.einsum('pk,pk->p', probes, probes)
+    r2 = exclusion_radius**2
+    a = 0
+    while a < starts.size:  # chunks of whole centres, ~`chunk` pairs each
+        b = int(np.searchsorted(bounds, bounds[a] + chunk, side='right')) - 1
+        b = min(max(b, a + 1), starts.size)
+        lo, hi = bounds[a], bounds[b]
+        Dc = D[lo:hi]
+        dist2 = (p2[None, :] - 2.0 * (Dc @ probes.T)) + np.einsum('qk,qk->q', Dc, Dc)[:, None]
+        blocked = np.logical_or.reduceat(dist2 <= r2, starts[a:b] - lo, axis=0)
+        out[i[starts[a:b]]] = 1.0 - blocked.mean(axis=1)
+        a = b
+    return out
+
+
 def _ball_points(n, radius):
     """Quasi-uniform deterministic points filling a ball.
 
@@ -279,9 +330,13 @@ def cluster_sizes(frame, cell, idx, cutoff):
 def rdf_cutoff(positions, cells, species, a, b, r_max=None, n_bins=150, frames=None, fallback=None):
     """Coordination cutoff for the pair (a, b): first minimum of g_ab(r) [A].
 
-    If g_ab has no clear first shell (e.g. a single mobile ion) ``fallback`` is returned if
-    given, else ``ValueError`` is raised.
+    g_ab is computed up to ``r_max`` (default: :data:`RDF_CUTOFF_RANGE` or half the smallest cell width,
+    whichever is smaller; a first coordination shell ends well inside it). If g_ab has no clear first
+    shell (e.g. a single mobile ion) ``fallback`` is returned if given, else ``ValueError`` is raised.
     """
+    if r_max is None:
+        h = np.asarray(cells, dtype=float)
+        r_max = min(RDF_CUTOFF_RANGE, 0.5 * perpendicular_widths(h if h.ndim == 2 else h[0]).min())
     try:
         r, g = radial_distribution(positions, cells, species, (a, b), r_max=r_max, n_bins=n_bins, frames=frames)
         return first_minimum(r, g)
@@ -363,9 +418,7 @@ def ion_descriptors(
     sites = np.asarray(sites, dtype=float).reshape(-1, 3)
     if site_radius is None:
         if len(sites) > 1:
-            dd = np.linalg.norm(minimum_image_vectors(sites, sites, h[0]), axis=-1)
-            dd[np.diag_indices_from(dd)] = np.inf
-            site_radius = 0.35 * np.median(dd.min(axis=1))
+            site_radius = 0.35 * np.median(_nearest_other(sites, h[0]))
         else:
             site_radius = 1.0
     labels = assign_sites(mob_wrapped, h, sites, site_radius)
@@ -395,8 +448,11 @@ def ion_descriptors(
     probes = _ball_points(128, probe_radius)
     # one periodic image per pair must suffice for counting within the cutoffs / probe ball
     reach = max(max(cutoffs.values()), probe_radius + exclusion_radius)
-    is_host = np.zeros(n_atoms, bool)
-    is_host[ih] = True
+    mobile_index = np.full(n_atoms, -1)
+    mobile_index[im] = np.arange(len(im))
+    species_code = np.searchsorted(present, sp)
+    n_mob = len(im)
+    cn_cut = np.array([cutoffs[x] for x in present])
     for f in sample_frames:
         half = 0.5 * perpendicular_widths(h[f]).min()
         if reach > half:
@@ -405,21 +461,26 @@ def ion_descriptors(
                 f'cell width ({half:.2f} A); use a supercell or smaller radii'
             )
         fr = wrapped_pos[f]
-        V = minimum_image_vectors(fr[im], fr, h[f])  # (n_mobile, n_atoms, 3), nearest images
-        d = np.linalg.norm(V, axis=-1)
-        d[np.arange(len(im)), im] = np.inf  # exclude self
-        for x in present:
-            cn[x][f] = np.sum((d < cutoffs[x]) & (sp == x)[None, :], axis=1)
-        nearest[f] = np.minimum(d[:, is_host].min(axis=1), host_search_radius) if ih.size else host_search_radius
-        for n in range(len(im)):
-            close = d[n] < probe_radius + exclusion_radius
-            if not close.any():
-                free[f, n] = 1.0
-                continue
-            d2 = np.sum((probes[:, None, :] - V[n, close][None]) ** 2, axis=-1)
-            free[f, n] = np.mean(d2.min(axis=1) > exclusion_radius**2)
-        link = d[:, im] < cutoffs[mobile]
-        _, lab = connected_components(coo_matrix(link.astype(float)), directed=False)
+        # k-d trees over the atoms (and their periodic images) of this frame: O(N log N) per frame
+        tree = PaddedTree(fr, h[f], reach)
+        i, j, D = cross_pairs(fr[im], fr, h[f], reach, tree=tree)
+        keep = j != im[i]  # not the ion itself
+        i, j = i[keep], j[keep]
+        d = np.sqrt(np.einsum('ij,ij->i', D[keep], D[keep]))
+        within = d < cn_cut[species_code[j]]
+        for k, x in enumerate(present):
+            cn[x][f] = np.bincount(i[within & (species_code[j] == k)], minlength=n_mob)
+        if ih.size:
+            near, _ = PaddedTree(fr[ih], h[f], host_search_radius).nearest(fr[im], exclude=None)
+            nearest[f] = np.minimum(near, host_search_radius)
+        else:
+            nearest[f] = host_search_radius
+        # free volume: a probe point is blocked if an atom other than the ion lies within the exclusion radius
+        close = d < probe_radius + exclusion_radius
+        free[f] = _free_fraction(i[close], D[keep][close], n_mob, probes, exclusion_radius)
+        link = (mobile_index[j] >= 0) & (d < cutoffs[mobile])
+        graph = coo_matrix((np.ones(int(link.sum())), (i[link], mobile_index[j[link]])), shape=(n_mob, n_mob))
+        _, lab = connected_components(graph, directed=False)
         clus[f] = np.bincount(lab)[lab]
 
     def wavg(a):

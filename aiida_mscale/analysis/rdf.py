@@ -10,7 +10,7 @@ number of (a, b) pairs with separation in [r, r + dr), ``N_b' = N_b - 1`` when a
 import numpy as np
 
 from ._checks import as_cells, as_positions, species_indices
-from ._geometry import cell_volume, neighbor_pairs, perpendicular_widths
+from ._geometry import cell_volume, cross_pairs, perpendicular_widths
 
 __all__ = ['radial_distribution', 'first_minimum', 'running_coordination']
 
@@ -56,14 +56,12 @@ def radial_distribution(positions, cells, species=None, pair=None, r_max=None, n
     edges = np.linspace(0.0, r_max, n_bins + 1)
     hist = np.zeros(n_bins)
     frame_ids = range(pos.shape[0]) if frames is None else frames
-    # only atoms of the two species enter the neighbour search
-    sub = np.union1d(ia, ib)
-    is_a = np.isin(sub, ia)
-    is_b = np.isin(sub, ib)
+    # (a, b) pairs only: a k-d tree over the b atoms (and their periodic images), queried by the a atoms
     norm = 0.0
     for f in frame_ids:
-        i, j, d = neighbor_pairs(pos[f, sub], h[f], r_max, 'ijd')
-        keep = is_a[i] & is_b[j]
+        i, j, D = cross_pairs(pos[f, ia], pos[f, ib], h[f], r_max)
+        d = np.sqrt(np.einsum('ij,ij->i', D, D))
+        keep = ~((ia[i] == ib[j]) & (d < 1e-10))  # not an atom with itself
         hist += np.histogram(d[keep], bins=edges)[0]
         norm += ia.size * nb_eff / cell_volume(h[f])
     shell = 4.0 / 3.0 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)

@@ -203,3 +203,36 @@ def test_neighbor_pairs_match_ase(rng):
     np.testing.assert_array_equal(a[0][oa], b[0][ob])
     np.testing.assert_array_equal(a[1][oa], b[1][ob])
     np.testing.assert_allclose(a[2][oa], b[2][ob], atol=1e-10)
+
+
+def test_tree_based_descriptors_equal_the_pair_functions(rng):
+    """The per-frame k-d tree path of ion_descriptors (coordination, nearest host, free volume, clusters, site
+    labels) equals the single-frame pair functions and a brute-force minimum image, in a skewed cell."""
+    from aiida_mscale.analysis._geometry import minimum_image_vectors
+
+    cell = np.array([[11.0, 0, 0], [2.5, 10.5, 0], [1.5, 2.0, 12.0]])
+    n_frames, n_host, n_na = 3, 60, 25
+    frac = rng.uniform(size=(1, n_host + n_na, 3)) + rng.normal(scale=0.01, size=(n_frames, n_host + n_na, 3))
+    pos = np.einsum('fai,ij->faj', np.mod(frac, 1.0), cell)
+    species = ['O'] * n_host + ['Na'] * n_na
+    im = np.arange(n_host, n_host + n_na)
+    cut = {'O': 2.6, 'Na': 3.1}
+    sites = rng.uniform(size=(30, 3)) @ cell
+    d = ion_descriptors(pos, cell, np.arange(n_frames) * 0.1, species, 'Na', window=3, cutoffs=cut, sites=sites)
+    pw = {k: v[0] for k, v in d['per_window'].items()}  # one window = the mean over the 3 frames
+    for x in ('O', 'Na'):
+        ref = np.mean([coordination_numbers(p, cell, species, 'Na', x, cut[x]) for p in pos], axis=0)
+        np.testing.assert_allclose(pw[f'cn_Na-{x}'], ref)
+    ref = np.mean([nearest_distance(p, cell, im, np.arange(n_host), 6.0) for p in pos], axis=0)
+    np.testing.assert_allclose(pw['nearest_host'], ref, atol=1e-12)
+    ref = np.mean([free_volume_fraction(p, cell, im) for p in pos], axis=0)
+    np.testing.assert_allclose(pw['free_volume'], ref, atol=1e-12)
+    ref = np.mean([cluster_sizes(p, cell, im, cut['Na']) for p in pos], axis=0)
+    np.testing.assert_allclose(pw['cluster_size'], ref)
+    # site labels: brute-force nearest site over the 27 neighbouring images
+    lab = assign_sites(pos[:, im], cell, sites, 1.2)
+    for f in range(n_frames):
+        dist = np.linalg.norm(minimum_image_vectors(pos[f, im], sites, cell), axis=-1)
+        ref = np.where(dist.min(axis=1) <= 1.2, dist.argmin(axis=1), -1)
+        np.testing.assert_array_equal(lab[f], ref)
+    assert np.any(lab >= 0) and np.any(lab < 0)
