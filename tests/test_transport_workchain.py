@@ -360,7 +360,10 @@ def _walk(n_frames=60, n_atoms=32, times=None, seed=0):
 @pytest.mark.parametrize(
     'case, message',
     [
-        ('window', r'trajectory `a`: too few frames for the fit window'),
+        ('window', r'trajectory `a`: too few frames for the fit window: window ends at 8 ps but the trajectory spans'),
+        ('window_block', r'trajectory `a`: too few frames for the fit window: window ends at 3 ps but each of the'),
+        ('nan_time', r'trajectory `b`: times contain NaN or infinite values \(first at frame 11'),
+        ('method', r"`diffusivity_method` must be 'gls' or 'block', got 'ols'"),
         ('species', r"trajectory `a`: mobile species \['Li'\] absent from the trajectory \(present: \['Na'\]\)"),
         ('time', r'trajectory `b`: time is not strictly increasing \(non-monotonic at frame 11'),
         ('two_temperatures', r'the Arrhenius analysis needs at least 3 distinct temperatures, got \[300.0, 400.0\]'),
@@ -380,7 +383,15 @@ def test_bad_input_is_refused_before_anything_runs(aiida_profile, case, message)
     parameters = {'analyses': ['diffusivity']}
     species = 'Na'
     if case == 'window':
-        parameters['fit_window'] = [0.2, 3.0]  # blocks of 12 frames span 1.1 ps
+        parameters['fit_window'] = [0.2, 8.0]  # the trajectory spans 5.9 ps
+    elif case == 'window_block':
+        parameters.update(fit_window=[0.2, 3.0], diffusivity_method='block')  # blocks of 12 frames span 1.1 ps
+    elif case == 'nan_time':
+        times = np.arange(60) * 0.1
+        times[11] = np.nan
+        trajectories['b'] = _walk(times=times)
+    elif case == 'method':
+        parameters['diffusivity_method'] = 'ols'
     elif case == 'species':
         species = 'Li'
     elif case == 'time':

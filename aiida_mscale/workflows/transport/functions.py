@@ -78,6 +78,9 @@ def diffusivity_summary(data, symbols: list[str], temperature: float, p: dict) -
         'fit_window': window,
         'n_blocks': int(p['n_blocks']),
         'dim': int(p['dim']),
+        'method': p['diffusivity_method'],
+        'drift_correction': bool(p['drift_correction']),
+        'framework': p['framework'],
     }
     summary = {
         'temperature': temperature,
@@ -127,6 +130,8 @@ def diffusivity_summary(data, symbols: list[str], temperature: float, p: dict) -
                 'fit_window_ps': list(res.fit_window),
                 'n_blocks': res.n_blocks,
                 'dim': res.dim,
+                'method': res.method,
+                'drift_correction': bool(p['drift_correction']),
             }
         entry['haven_ratio'], entry['haven_ratio_err'] = h_r, h_r_err
         if h_note:

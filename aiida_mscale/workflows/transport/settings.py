@@ -8,8 +8,12 @@ ANALYSES = ('diffusivity', 'arrhenius', 'modes', 'environments')
 DEFAULTS = {
     'analyses': list(ANALYSES),  # which analyses to run (diffusivity always runs when arrhenius does)
     # --- diffusivity (aiida_mscale.analysis.diffusion)
-    'fit_window': None,  # [t_start, t_end] lag-time window [ps]; None: 10 %..50 % of one block
-    'n_blocks': 5,  # independent time blocks for the 1-sigma
+    'diffusivity_method': 'gls',  # 'gls' (generalised least squares, MSD covariance) or 'block' (a check)
+    'fit_window': None,  # [t_start, t_end] lag-time window [ps]; None: 2 %..50 % of the trajectory ('gls'),
+    # 10 %..50 % of one block ('block')
+    'n_blocks': 5,  # independent time blocks for the 'block' 1-sigma
+    'drift_correction': False,  # subtract the framework's centre-of-mass drift
+    'framework': None,  # framework symbols for the drift correction (None: every non-mobile species)
     'dim': 3,  # dimensionality of the diffusion
     'charge': 1.0,  # charge number z of the mobile ion (Nernst-Einstein conductivity)
     # --- arrhenius (aiida_mscale.analysis.arrhenius.compare_models)
@@ -70,6 +74,15 @@ def merge_parameters(given: dict | None) -> dict:
     frames = p['descriptor_frames']
     if frames is not None and (len(frames) != 3 or any(v is not None and int(v) != v for v in frames)):
         raise ValueError(f'`descriptor_frames` must be [start, stop, step] (integers or null), got {frames}')
+    if p['diffusivity_method'] not in ('gls', 'block'):
+        raise ValueError(f"`diffusivity_method` must be 'gls' or 'block', got {p['diffusivity_method']!r}")
+    if not isinstance(p['drift_correction'], bool):
+        raise ValueError(f'`drift_correction` must be true or false, got {p["drift_correction"]!r}')
+    framework = p['framework']
+    if framework is not None and not (
+        isinstance(framework, str) or (isinstance(framework, list) and all(isinstance(x, str) for x in framework))
+    ):
+        raise ValueError(f'`framework` must be a symbol or a list of symbols, got {framework!r}')
     if p['criterion'] not in ('AICc', 'BIC'):
         raise ValueError(f"`criterion` must be 'AICc' or 'BIC', got {p['criterion']!r}")
     if p['charge'] == 0:

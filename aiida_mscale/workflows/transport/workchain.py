@@ -35,9 +35,7 @@ def resolve_temperature(label: str, node, temperatures: dict) -> float:
 
 def validate_inputs(inputs, _):
     """Refuse bad input before anything runs, with the analysis' own checks where they are cheap."""
-    import numpy as np
-
-    from aiida_mscale.analysis.diffusion import tracer_diffusivity
+    from aiida_mscale.analysis.diffusion import check_fit_window
 
     trajectories = inputs.get('trajectories', {})
     if not trajectories:
@@ -74,11 +72,11 @@ def validate_inputs(inputs, _):
                 f'(present: {sorted(meta["species"])}).'
             )
         if 'diffusivity' in p['analyses']:
-            # the analysis' own checks of time axis and fit window, on a one-atom stand-in (cost: nothing)
+            # the analysis' own checks of time axis and fit window (no positions needed)
             window = None if p['fit_window'] is None else tuple(p['fit_window'])
             try:
-                tracer_diffusivity(
-                    np.zeros((meta['n_frames'], 1, 3)), meta['times'], fit_window=window, n_blocks=int(p['n_blocks'])
+                check_fit_window(
+                    meta['times'], fit_window=window, n_blocks=int(p['n_blocks']), method=p['diffusivity_method']
                 )
             except ValueError as exception:
                 return f'trajectory `{label}`: {exception}'
