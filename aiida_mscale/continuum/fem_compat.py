@@ -291,3 +291,77 @@ def box_mesh(lx, ly, lz, nx, ny, nz):
         [nx, ny, nz],
         cell_type=dolfinx.mesh.CellType.tetrahedron,
     )
+
+
+def quadrilateral_mesh_from_cells(cells, x):
+    """Quadrilateral mesh from vertex coordinates ``x`` (n, 2) and cells (m, 4) in dolfinx's tensor-product
+    vertex order ((x0, y0), (x1, y0), (x0, y1), (x1, y1)). The cells may be of different sizes (a mesh with
+    hanging nodes: continuity across them is the caller's business). Serial input (all cells on rank 0)."""
+    cells = np.asarray(cells, dtype=np.int64)
+    x = np.asarray(x, dtype=np.float64)
+    if DOLFINX_VERSION >= (0, 7):
+        import basix.ufl
+
+        element = basix.ufl.element('Lagrange', 'quadrilateral', 1, shape=(2,))
+        return dolfinx.mesh.create_mesh(COMM, cells, x, ufl.Mesh(element))
+    element = ufl.VectorElement('Lagrange', ufl.quadrilateral, 1)
+    return dolfinx.mesh.create_mesh(COMM, cells, x, ufl.Mesh(element))
+
+
+def constrained_prolongation(V, weights):
+    """PETSc matrix P (n_dofs x n_reduced) from per-dof constraint rows: ``weights`` is a list (one per dof of
+    V, local numbering) of [(reduced index, weight), ...]. u_full = P u_reduced; solve P^T A P u_r = P^T b."""
+    n_full = len(weights)
+    n_red = 1 + max(j for row in weights for j, _ in row)
+    indptr = np.zeros(n_full + 1, dtype=PETSc.IntType)
+    indptr[1:] = np.cumsum([len(row) for row in weights])
+    indices = np.array([j for row in weights for j, _ in row], dtype=PETSc.IntType)
+    values = np.array([w for row in weights for _, w in row], dtype=ScalarType)
+    P = PETSc.Mat().createAIJ([n_full, n_red], nnz=np.diff(indptr), comm=COMM)
+    P.setValuesCSR(indptr, indices, values)
+    P.assemble()
+    return P
+
+
+def solve_constrained(a, Ls, us, P, fixed=None):
+    """Solve a(u, v) = L(v) on the constrained space u = P u_r for every L in ``Ls`` (into ``us``).
+
+    ``fixed``: None (pure Neumann/periodic: reduced dof 0 pinned to 0, right-hand sides must be compatible), or
+    one (indices, values) pair of reduced dofs with prescribed values per right-hand side (Dirichlet)."""
+    a_f = dolfinx.fem.form(a)
+    A = dolfinx.fem.petsc.assemble_matrix(a_f)
+    A.assemble()
+    Ar = A.ptap(P)
+    ur = Ar.createVecRight()
+    br = Ar.createVecRight()
+    ksp = None
+    if fixed is None:
+        Ar.zeroRowsColumns([0], 1.0)
+        ksp = _lu_solver(Ar)
+    for k, (L, u) in enumerate(zip(Ls, us)):
+        b = dolfinx.fem.petsc.assemble_vector(dolfinx.fem.form(L))
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        P.multTranspose(b, br)
+        if fixed is None:
+            br.setValue(0, 0.0)
+            br.assemblyBegin()
+            br.assemblyEnd()
+            ksp.solve(br, ur)
+        else:
+            rows, values = fixed[k]
+            Ak = Ar.copy()
+            xv = Ar.createVecRight()
+            xv.setValues(np.asarray(rows, dtype=PETSc.IntType), np.asarray(values, dtype=ScalarType))
+            xv.assemblyBegin()
+            xv.assemblyEnd()
+            Ak.zeroRowsColumns(np.asarray(rows, dtype=PETSc.IntType), 1.0, xv, br)
+            kk = _lu_solver(Ak)
+            kk.solve(br, ur)
+            for obj in (kk, Ak, xv):
+                obj.destroy()
+        P.mult(ur, petsc_vec(u))
+        u.x.scatter_forward()
+        b.destroy()
+    for obj in (A, Ar, ur, br) + ((ksp,) if ksp is not None else ()):
+        obj.destroy()
+    return us

@@ -1,19 +1,31 @@
-"""polycrystal: D_gb = D_bulk identity, Hashin-Shtrikman bounds, mesh convergence, Arrhenius trends."""
+"""polycrystal: exact laminate (series/parallel) answers, Hashin-Shtrikman bounds from the true GB fraction for
+blocking and fast boundaries, convergence under band refinement, 3-D, and refusal of bad input.
+
+D_gb / D_b runs over 1e-3 ... 1e3 inside one solver run: D_bulk is constant and D_gb Arrhenius, at the temperatures
+where exp(30 - 1 eV / (k_B T)) = 10^k.
+"""
 
 import json
 import os
 import subprocess
-import time
 
 import numpy as np
+import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 SOLVER = os.path.join(REPO, 'aiida_mscale', 'continuum', 'solver.py')
 FENICS_PYTHON = os.environ.get('MSCALE_FENICS_PYTHON', '/usr/bin/python3')
 KB = 8.617333262e-5
+RATIOS = 10.0 ** np.arange(-3, 4)  # D_gb / D_bulk
+D_BULK = 1e-14
+RATIO_SWEEP = {
+    'temperatures': (1.0 / (KB * (30.0 - np.log(RATIOS)))).tolist(),
+    'D_bulk': D_BULK,
+    'D_gb': {'D0': D_BULK * float(np.exp(30.0)), 'Ea': 1.0},
+}
 
 
-def run_solver(tmp_path, inp):
+def run_solver(tmp_path, inp, expect=0):
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / 'input.json').write_text(json.dumps(inp))
     env = dict(os.environ, OMP_NUM_THREADS='1', OPENBLAS_NUM_THREADS='1', PYTHONPATH='')
@@ -24,93 +36,161 @@ def run_solver(tmp_path, inp):
         env=env,
         timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads((tmp_path / 'results.json').read_text()), dict(np.load(tmp_path / 'results.npz'))
+    assert proc.returncode == expect, proc.stderr
+    res = json.loads((tmp_path / 'results.json').read_text())
+    if expect:
+        return res, None
+    return res, dict(np.load(tmp_path / 'results.npz'))
 
 
 def hs_bounds_2d(f, d_gb, d_b):
     """Hashin & Shtrikman (1962) bounds in two dimensions for phases (d_b, 1-f), (d_gb, f)."""
+    if d_gb == d_b:
+        return d_b, d_b
     (d1, f1), (d2, f2) = sorted([(d_b, 1 - f), (d_gb, f)])
     return d1 + f2 / (1 / (d2 - d1) + f1 / (2 * d1)), d2 + f1 / (1 / (d1 - d2) + f2 / (2 * d2))
 
 
-def test_equal_diffusivities_return_bulk(tmp_path):
+def band_fraction_monte_carlo(seeds, half_width, n=400_000, rng=7):
+    """GB band area fraction of the periodic Voronoi tessellation by sampling (independent of the solver's
+    polygon clipping): a point is in the band when its distance to the bisector with some other seed
+    (not an image of its own) is below half_width."""
+    from scipy.spatial import cKDTree
+
+    pts = np.random.default_rng(rng).random((n, 2))
+    shifts = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], float)
+    tiled = (seeds[None] + shifts[:, None]).reshape(-1, 2)
+    ids = np.tile(np.arange(len(seeds)), 9)
+    _, idx = cKDTree(tiled).query(pts, k=16)
+    s = tiled[idx]
+    d1 = ((pts[:, None] - s[:, :1]) ** 2).sum(-1)
+    dj = ((pts[:, None] - s[:, 1:]) ** 2).sum(-1)
+    dist = (dj - d1) / (2 * np.sqrt(((s[:, 1:] - s[:, :1]) ** 2).sum(-1)))
+    dist[ids[idx[:, 1:]] == ids[idx[:, :1]]] = np.inf
+    inside = dist.min(axis=1) < half_width
+    return inside.mean(), inside.std() / np.sqrt(n)
+
+
+@pytest.mark.parametrize('bcs', ['periodic', 'fixed_gradient'])
+def test_laminate_gives_exact_series_and_parallel(tmp_path, bcs):
+    # 3 layers; the band is 1.1 and 0.37 coarse cells wide (not aligned with the 32-cell grid) before refinement
     inp = {
         'model': 'polycrystal',
-        'grain_sizes': [1e-8, 5e-8],
-        'temperatures': [300.0, 500.0],
+        'geometry': 'laminate',
+        'n_grains': 3,
+        'grain_sizes': [1e-8, 3e-8],
         'gb_width': 1e-9,
-        'D_bulk': {'D0': 1e-6, 'Ea': 0.5},
-        'D_gb': {'D0': 1e-6, 'Ea': 0.5},
-        'mesh': {'cells_per_side': 48},
+        'boundary_conditions': bcs,
+        'mesh': {'cells_per_side': 32},
+        **RATIO_SWEEP,
     }
     res, z = run_solver(tmp_path, inp)
+    worst = 0.0
     for row in res['table']:
-        for key in ('D_eff', 'D_xx', 'D_yy'):
-            assert abs(row[key] / row['D_bulk'] - 1) < 1e-6, (key, row)
-    # apparent activation energy equals the common one
-    assert np.allclose(res['apparent_activation_energy']['E_app'], 0.5, atol=1e-6)
-
-
-def test_between_hashin_shtrikman_bounds_and_trends(tmp_path):
-    # GB ~100x faster than bulk at 300 K (exp(0.12 eV / kT) = 104); band resolved (w = 3.8 cells)
-    # for the 10 nm grains, widened for the others
-    inp = {
-        'model': 'polycrystal',
-        'grain_sizes': [1e-8, 2e-8, 4e-8],
-        'temperatures': [300.0, 400.0, 600.0],
-        'gb_width': 2e-9,
-        'D_bulk': {'D0': 1e-6, 'Ea': 0.6},
-        'D_gb': {'D0': 1e-6, 'Ea': 0.48},
-        'mesh': {'cells_per_side': 96},
-        'write_xdmf': True,
-    }
-    t0 = time.perf_counter()
-    res, z = run_solver(tmp_path, inp)
-    wall = time.perf_counter() - t0
-    checked = 0
-    for row in res['table']:
-        assert row['D_bulk'] < row['D_eff'] < row['D_gb_model']
-        if not row['band_widened']:  # the bounds are checked where the band is resolved by the mesh
-            lo, hi = hs_bounds_2d(row['gb_fraction'], row['D_gb_model'], row['D_bulk'])
-            assert lo < row['D_eff'] < hi, row
-            checked += 1
-    assert checked == 3
-    deff = z['D_eff']  # (grain size, T)
-    # fast grain boundaries: smaller grains diffuse faster, at every temperature
-    assert np.all(np.diff(deff, axis=0) < 0)
-    # apparent activation energy between the GB and bulk values, rising toward bulk with grain size
-    e_app = np.array(res['apparent_activation_energy']['E_app'])
-    assert np.all((e_app > 0.48) & (e_app < 0.6)) and np.all(np.diff(e_app) > 0), e_app
-    assert os.path.exists(tmp_path / 'polycrystal_size0_gb.xdmf')
+        f = 1e-9 / row['grain_size']  # exact GB fraction of the laminate: w / d
+        d_b, d_gb = row['D_bulk'], row['D_gb']
+        series = 1.0 / ((1 - f) / d_b + f / d_gb)  # across the layers
+        parallel = (1 - f) * d_b + f * d_gb  # along them
+        assert abs(row['gb_fraction'] / f - 1) < 1e-12
+        for key, exact in (('D_xx', series), ('D_yy', parallel)):
+            err = abs(row[key] / exact - 1)
+            worst = max(worst, err)
+            assert err < 1e-9, (key, d_gb / d_b, row[key], exact)
+        if bcs == 'periodic':
+            assert abs(row['D_xy']) < 1e-9 * d_b
+    ratios = sorted({round(np.log10(r['D_gb'] / r['D_bulk']), 6) for r in res['table']})
+    assert ratios == list(range(-3, 4))
     print(
-        f'\npolycrystal: E_app {np.round(e_app, 4)} eV; D_eff/D_bulk at 300 K '
-        f'{np.round(deff[:, 0] / res["table"][0]["D_bulk"], 2)}; wall {wall:.1f} s'
+        f'\nlaminate ({bcs}): worst relative error of D_xx (series), D_yy (parallel) over D_gb/D_b 1e-3..1e3: '
+        f'{worst:.1e}'
     )
 
 
-def test_converges_under_mesh_refinement(tmp_path):
+def test_bicrystal_from_explicit_seeds_equals_laminate(tmp_path):
+    """Two seeds on a horizontal line: the periodic Voronoi cells are two strips (a bicrystal); the faces between a
+    grain and its own periodic image are not boundaries. Must equal the 2-grain laminate exactly."""
+    common = {'model': 'polycrystal', 'grain_sizes': [2e-8], 'gb_width': 2e-9, 'mesh': {'cells_per_side': 16}}
+    common.update(RATIO_SWEEP, temperatures=RATIO_SWEEP['temperatures'][::3])  # D_gb/D_b = 1e-3, 1, 1e3
+    seeds, _ = run_solver(tmp_path / 'seeds', dict(common, seeds=[[0.25, 0.5], [0.75, 0.5]]))
+    # Voronoi grain size = sqrt(grain area) = L / sqrt(2); laminate grain size = layer thickness = L / 2
+    lam, _ = run_solver(tmp_path / 'lam', dict(common, geometry='laminate', n_grains=2, grain_sizes=[2e-8 / 2**0.5]))
+    for a, b in zip(seeds['table'], lam['table']):
+        f = 2**0.5 * 2e-9 / 2e-8  # two boundaries of width w across L = sqrt(2) d
+        assert abs(a['gb_fraction'] - f) < 1e-12 and abs(b['gb_fraction'] - f) < 1e-12
+        for key in ('D_xx', 'D_yy'):
+            assert abs(a[key] / b[key] - 1) < 1e-9, (key, a[key], b[key])
+
+
+def test_voronoi_inside_hashin_shtrikman_bounds_of_the_true_fraction(tmp_path):
+    """25 random grains at the default mesh, blocking to fast boundaries, two band fractions (about 0.10, 0.05)."""
+    inp = {'model': 'polycrystal', 'grain_sizes': [2e-8, 4e-8], 'gb_width': 1e-9, **RATIO_SWEEP}
+    res, z = run_solver(tmp_path, inp)
+    seeds = z['seeds']
+    assert seeds.shape == (25, 2) and np.allclose(seeds, np.random.default_rng(1).random((25, 2)))
+    for i, d in enumerate(inp['grain_sizes']):
+        # the true band fraction, independently: Monte Carlo over the same seeds (sigma ~ 5e-4)
+        half = 0.5 * 1e-9 / (d * 5.0)
+        f_mc, sigma = band_fraction_monte_carlo(seeds, half)
+        assert abs(z['gb_fraction'][i] - f_mc) < 4 * sigma, (z['gb_fraction'][i], f_mc, sigma)
+    positions = []
+    for row in res['table']:
+        ratio = row['D_gb'] / row['D_bulk']
+        lower, upper = hs_bounds_2d(row['gb_fraction'], row['D_gb'], row['D_bulk'])
+        assert np.isclose(row['hs_lower'], lower, rtol=1e-12) and np.isclose(row['hs_upper'], upper, rtol=1e-12)
+        assert row['D_gb_model'] == row['D_gb'] and not row['band_widened']
+        if abs(ratio - 1) < 1e-9:
+            assert abs(row['D_eff'] / row['D_bulk'] - 1) < 1e-9  # no contrast: exactly bulk
+            continue
+        assert lower < row['D_eff'] < upper, (ratio, row['gb_fraction'], row['D_eff'] / row['D_bulk'], lower, upper)
+        positions.append((row['grain_size'], ratio, (row['D_eff'] - lower) / (upper - lower)))
+    deff = z['D_eff']  # (grain size, ratio)
+    slow, fast = RATIOS < 1, RATIOS > 1
+    assert np.all(deff[1, slow] > deff[0, slow])  # blocking boundaries: larger grains diffuse faster
+    assert np.all(deff[1, fast] < deff[0, fast])  # fast boundaries: smaller grains diffuse faster
+    # the GB is the connected phase: blocking -> near the lower bound, fast -> near the upper bound
+    for d, ratio, pos in positions:
+        assert (pos < 0.2) if ratio < 1 else (pos > 0.8), (d, ratio, pos)
+    e_app = np.array(res['apparent_activation_energy']['E_app'])  # Ea_bulk = 0, Ea_gb = 1 eV
+    assert np.all((e_app > 0) & (e_app < 1)), e_app
+    print(
+        '\nVoronoi (25 grains, default mesh): f = '
+        + ', '.join(f'{f:.4f}' for f in z['gb_fraction'])
+        + '; position inside the HS interval (0 = lower, 1 = upper) per (d, D_gb/D_b): '
+        + ', '.join(f'({d:.0e}, {r:.0e}) {p:.3f}' for d, r, p in positions)
+    )
+
+
+def test_converges_under_band_refinement(tmp_path):
+    """Cells across the band 1, 2, 4 (each step halves the band cells); observed order of convergence of D_eff
+    (benchmarks/continuum_speed.py runs the longer study, to 16 cells across)."""
+    temps = [RATIO_SWEEP['temperatures'][k] for k in (1, 5)]  # D_gb / D_b = 1e-2 and 1e2
     vals = []
-    for n in (32, 64, 128):
-        sub = tmp_path / f'n{n}'
-        sub.mkdir()
+    for m in (1, 2, 4):
         inp = {
             'model': 'polycrystal',
-            'grain_sizes': [5e-9],
-            'temperatures': [300.0],
-            'gb_width': 1.5e-9,
-            'n_grains': 16,
-            'D_bulk': 1e-14,
-            'D_gb': 1e-12,
-            'band_widening': False,
-            'mesh': {'cells_per_side': n},
+            'n_grains': 9,
+            'grain_sizes': [2e-8],
+            'gb_width': 2e-9,
+            **RATIO_SWEEP,
+            'temperatures': temps,
+            'mesh': {'cells_per_side': 16, 'band_cells': m},
         }
-        res, _ = run_solver(sub, inp)
-        vals.append(res['table'][0]['D_eff'])
-    d1, d2 = abs(vals[1] - vals[0]), abs(vals[2] - vals[1])
-    assert d2 < 0.7 * d1, vals
-    assert d2 / vals[2] < 0.03, vals
-    print(f'\npolycrystal D_eff at n=32,64,128: {vals}; successive changes {d1 / vals[2]:.3%}, {d2 / vals[2]:.3%}')
+        res, z = run_solver(tmp_path / f'm{m}', inp)
+        vals.append(z['D_eff'][0])
+        assert res['geometry_statistics'][0]['band_width_in_cells'] >= m
+    vals = np.array(vals)  # (refinement, ratio)
+    diffs = np.abs(np.diff(vals, axis=0))
+    rates = np.log2(diffs[:-1] / diffs[1:])
+    for k, ratio in enumerate((1e-2, 1e2)):
+        assert np.all(diffs[1:, k] < diffs[:-1, k]), (ratio, vals[:, k])
+        assert diffs[-1, k] / vals[-1, k] < 0.1, (ratio, vals[:, k])
+        assert rates[-1, k] > 0.7, (ratio, rates[:, k])
+    print(
+        '\nband refinement 1, 2, 4 cells across: D_eff/D_b '
+        + '; '.join(f'D_gb/D_b={r:g}: {np.round(vals[:, k] / D_BULK, 5).tolist()}' for k, r in enumerate((1e-2, 1e2)))
+        + '; observed orders '
+        + ', '.join(f'{r:g}: {np.round(rates[:, k], 2).tolist()}' for k, r in enumerate((1e-2, 1e2)))
+    )
 
 
 def test_three_dimensional_voronoi(tmp_path):
@@ -130,8 +210,37 @@ def test_three_dimensional_voronoi(tmp_path):
     fast, z = run_solver(tmp_path / 'fast', dict(base, D_bulk={'D0': 1e-6, 'Ea': 0.6}, D_gb={'D0': 1e-6, 'Ea': 0.48}))
     assert fast['dimension'] == 3 and z['D_zz'].shape == (1, 2)
     for row in fast['table']:
-        assert row['D_bulk'] < row['D_eff'] < row['D_gb_model']
+        assert row['D_bulk'] < row['D_eff'] < row['D_gb']
         comps = np.array([row['D_xx'], row['D_yy'], row['D_zz']])
         assert np.ptp(comps) / comps.mean() < 0.1  # 8 grains: roughly isotropic
     e_app = fast['apparent_activation_energy']['E_app'][0]
     assert 0.48 < e_app < 0.6
+
+
+BASE = {'model': 'polycrystal', 'grain_sizes': [1e-8], 'gb_width': 1e-9, 'D_bulk': 1e-14, 'D_gb': 1e-16}
+
+
+@pytest.mark.parametrize(
+    'change, message',
+    [
+        ({'band_widening': True}, 'band_widening'),
+        ({'geometry': 'hexagonal'}, "'geometry' must be one of"),
+        ({'boundary_conditions': 'dirichlet'}, "'boundary_conditions' must be one of"),
+        ({'seeds': [[0.1, 0.2], [1.2, 0.3]]}, 'each in \\[0, 1\\)'),
+        ({'seeds': [[0.1, 0.2], [0.1, 0.2]]}, 'must be distinct'),
+        ({'seeds': [[0.1, 0.2]], 'seed': 3}, "either 'seeds'"),
+        ({'seeds': [[0.1, 0.2], [0.5, 0.5]], 'n_grains': 3}, 'differs from the number'),
+        ({'geometry': 'laminate', 'seeds': [[0.1, 0.2]]}, 'takes none'),
+        ({'mesh': {'band_cells': -1}}, 'mesh.band_cells'),
+        ({'mesh': {'diagonal': 'crossed'}}, 'unknown mesh keys'),
+        ({'grain_size': [1e-8]}, 'unknown input keys'),
+        ({'n_grains': 2.5}, "'n_grains' must be an integer"),
+        ({'D_gb': {'D0': 1e-6, 'Ea': 0.3, 'T_ref': 300}}, 'D_gb: unknown keys'),
+        ({'gb_width': 2e-8}, 'must be smaller than the smallest grain size'),
+    ],
+)
+def test_bad_input_is_refused(tmp_path, change, message):
+    import re
+
+    res, _ = run_solver(tmp_path, {**BASE, **change}, expect=2)
+    assert res['status'] == 'error' and re.search(message, res['message']), res['message']
