@@ -63,8 +63,12 @@ class MtpPotentialData(Data):
 
         :raises ValueError: for a malformed file, or a species list that does not match ``species_count``.
         """
+        from aiida_mscale.schema import check_token
+
         potential = parse_mtp(text, source='potential')
-        species = list(species or [])
+        species = [check_token(symbol, 'element') for symbol in (species or [])]
+        if len(set(species)) != len(species):
+            raise ValueError(f'the species of a potential must be distinct, got {species}')
         if len(species) != potential.species_count:
             raise ValueError(
                 f'the potential has species_count = {potential.species_count} but {len(species)} species were '
