@@ -195,6 +195,25 @@ def test_extrapolation_break_is_an_expected_outcome(md_workchain):
     assert md_workchain.ctx.inputs.parameters['steps'] == 1000  # nothing changed, nothing rerun
 
 
+DUMP_WITH_VELOCITIES = """ITEM: TIMESTEP
+250
+ITEM: NUMBER OF ATOMS
+2
+ITEM: BOX BOUNDS xy xz yz pp pp pp
+0 3.6 0.1
+0 3.5 0
+0 3.4 0
+ITEM: ATOMS id type element x y z ix iy iz vx vy vz
+2 1 Li 1.7 1.7 1.7 0 0 0 -1.5 2.5 0.5
+1 1 Li 0.2 0.1 0.0 0 0 1 3.0 -2.0 1.0
+ITEM: TIMESTEP
+300
+ITEM: NUMBER OF ATOMS
+2
+ITEM: BOX BOUNDS
+"""  # the frame of step 300 was cut off mid-write: the last complete frame (step 250) is used
+
+
 @pytest.mark.parametrize('exit_status', [120, 400])
 def test_md_out_of_walltime_restarts_from_the_last_dumped_frame(md_workchain, exit_status):
     from aiida import orm
@@ -204,12 +223,31 @@ def test_md_out_of_walltime_restarts_from_the_last_dumped_frame(md_workchain, ex
     result = _inspect(md_workchain, _fake_child(LAMMPS, exit_status, {'retrieved': retrieved}))
     assert result is None or result.status == 0
     parameters = md_workchain.ctx.inputs.parameters
-    assert parameters['steps'] == 700 and parameters['seed'] == 6
+    # no velocities in this dump: fresh ones with a new seed
+    assert parameters['steps'] == 700 and parameters['seed'] == 6 and parameters['initial_velocities'] == 'create'
+    assert 'velocities' not in md_workchain.ctx.inputs
     frame = md_workchain.ctx.inputs.structure
     assert len(frame.sites) == 1  # the number of atoms GCMC left, from the last frame
     np.testing.assert_allclose(frame.sites[0].position, [0.1, 0.2, 0.3])
     np.testing.assert_allclose(np.diag(frame.cell), [3.5, 3.5, 3.5])
     assert frame.creator.process_label == 'last_dumped_frame'
+
+
+def test_md_restart_keeps_the_dumped_velocities(md_workchain):
+    from aiida import orm
+
+    retrieved = orm.FolderData()
+    retrieved.base.repository.put_object_from_bytes(DUMP_WITH_VELOCITIES.encode(), 'trajectory.dump')
+    result = _inspect(md_workchain, _fake_child(LAMMPS, 400, {'retrieved': retrieved}))
+    assert result is None or result.status == 0
+    parameters = md_workchain.ctx.inputs.parameters
+    assert parameters['steps'] == 750 and parameters['seed'] == 5 and parameters['initial_velocities'] == 'data'
+    frame = md_workchain.ctx.inputs.structure
+    # atoms sorted by id; triclinic box: xlo_bound 0 - min(0, xy=0.1, 0, 0.1) = 0, xhi = 3.6 - 0.1 = 3.5
+    np.testing.assert_allclose(frame.cell, [[3.5, 0, 0], [0.1, 3.5, 0], [0, 0, 3.4]])
+    np.testing.assert_allclose([s.position for s in frame.sites], [[0.2, 0.1, 0.0], [1.7, 1.7, 1.7]])
+    velocities = md_workchain.ctx.inputs.velocities.get_array('velocities')
+    np.testing.assert_allclose(velocities, [[3.0, -2.0, 1.0], [-1.5, 2.5, 0.5]])
 
 
 @pytest.mark.parametrize('exit_status', [303, 304])
@@ -232,3 +270,74 @@ def test_md_base_refuses_a_code_of_another_plugin(pw_code, template):
     builder.lammps.potential = trained
     with pytest.raises(ValueError, match='but MD with an MTP needs a `mscale.lammps.mtp`'):
         run(builder)
+
+
+# ------------------------------------------------------------------------------- training checkpoints (motep)
+def _emt_copper_set():
+    """Four rattled fcc Cu cells labelled with ASE's EMT (a cheap, independent reference)."""
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from aiida_mscale.data.training_set import TrainingSetData
+
+    images = []
+    for k in range(4):
+        atoms = bulk('Cu', 'fcc', a=3.61, cubic=True)
+        atoms.rattle(0.05, seed=k)
+        atoms.calc = EMT()
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+        images.append(atoms)
+    return TrainingSetData.from_ase(images)
+
+
+def test_training_script_writes_checkpoints(tmp_path, aiida_profile):
+    """The script (motep in-process) writes checkpoint.mtp every `checkpoint_every` iterations, readable."""
+    import json
+
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+    from aiida_mscale.mtp.potential_file import read_mtp
+    from aiida_mscale.mtp.train import train
+
+    (tmp_path / 'train.cfg').write_text(_emt_copper_set().to_cfg(['Cu']))
+    template = MtpPotentialData.from_template(4, ['Cu'], min_dist=2.0, max_dist=4.5)
+    (tmp_path / 'initial.mtp').write_text(template.get_text())
+    inputs = {
+        'species': ['Cu'],
+        'initial_potential': 'initial.mtp',
+        'training': 'train.cfg',
+        'validation': None,
+        'loss': {'energy_weight': 1.0, 'forces_weight': 0.01, 'stress_weight': 0.0},
+        'steps': [{'method': 'minimize', 'kwargs': {'method': 'BFGS', 'options': {'maxiter': 6}}}],
+        'checkpoint_every': 2,
+    }
+    train(inputs, workdir=tmp_path)
+    curve = json.loads((tmp_path / 'learning_curve.json').read_text())
+    assert len(curve[0]['loss']) >= 2
+    checkpoint = read_mtp(tmp_path / 'checkpoint.mtp')
+    assert checkpoint.is_trained
+    assert not (tmp_path / 'checkpoint.mtp.partial').exists()
+
+
+def test_parser_returns_the_checkpoint_of_a_run_cut_by_the_walltime(mtp_train_code, small_training_set, template):
+    """No final.mtp, a checkpoint.mtp, and the scheduler's 120: the potential output is the checkpoint."""
+    from aiida import orm
+    from aiida.common.links import LinkType
+    from plumpy.process_states import ProcessState
+
+    from aiida_mscale.parsers.mtp_train import MtpTrainParser
+
+    node = orm.CalcJobNode(computer=orm.load_computer('localhost'), process_type=TRAIN)
+    node.base.links.add_incoming(template, link_type=LinkType.INPUT_CALC, link_label='potential')
+    node.base.links.add_incoming(small_training_set, link_type=LinkType.INPUT_CALC, link_label='training_set')
+    node.set_process_state(ProcessState.FINISHED)
+    node.set_exit_status(120)
+    node.store()
+    retrieved = orm.FolderData()
+    retrieved.base.repository.put_object_from_bytes(template.get_text().encode(), 'checkpoint.mtp')
+    retrieved.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label='retrieved')
+    retrieved.store()
+    results, calcfunction = MtpTrainParser.parse_from_node(node, store_provenance=False)
+    assert calcfunction.exit_status == 120
+    assert results['potential'].get_text() == template.get_text()
+    assert results['potential'].base.attributes.get('checkpoint') is True

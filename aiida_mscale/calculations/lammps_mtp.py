@@ -39,6 +39,20 @@ def validate_inputs(inputs, _):
         )
     if not all(structure.pbc):
         return 'the structure must be periodic in all three directions'
+    velocities = inputs.get('velocities')
+    if (velocities is not None) != (parameters['initial_velocities'] == 'data'):
+        return (
+            "parameters.initial_velocities: 'data' needs the `velocities` input and the `velocities` input needs "
+            f"'data' (got {parameters['initial_velocities']!r}, velocities {'given' if velocities else 'absent'})"
+        )
+    if velocities is not None:
+        import numpy as np
+
+        if 'velocities' not in velocities.get_arraynames():
+            return 'the `velocities` input has no array named `velocities`'
+        array = velocities.get_array('velocities')
+        if array.shape != (len(structure.sites), 3) or not np.all(np.isfinite(array)):
+            return f'`velocities` must be finite, of shape ({len(structure.sites)}, 3), not {array.shape}'
     return None
 
 
@@ -61,6 +75,13 @@ class LammpsMtpCalculation(LammpsRawCalculation):
         spec.input('structure', valid_type=orm.StructureData, help='Initial configuration (periodic).')
         spec.input('potential', valid_type=MtpPotentialData, help='Trained MTP (with active set for grading).')
         spec.input('parameters', valid_type=orm.Dict, required=False, help='MD settings, metal units.')
+        spec.input(
+            'velocities',
+            valid_type=orm.ArrayData,
+            required=False,
+            help='Initial velocities [Angstrom/ps], array `velocities` (one row per site), with '
+            "`initial_velocities: 'data'` (a restart from a dumped frame).",
+        )
         spec.inputs.validator = validate_inputs
         spec.inputs['metadata']['options']['parser_name'].default = 'mscale.lammps.mtp'
         spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
@@ -122,7 +143,15 @@ class LammpsMtpCalculation(LammpsRawCalculation):
             with folder.open(files['active_set'], 'w') as handle:
                 handle.write(potential.get_active_set())
         numbers = [atomic_numbers[s] for s in species]
-        write_data(folder.get_abs_path(files['data']), self.inputs.structure.get_ase(), species=numbers)
+        atoms = self.inputs.structure.get_ase()
+        path = write_data(folder.get_abs_path(files['data']), atoms, species=numbers)
+        if 'velocities' in self.inputs:
+            from aiida_mscale.lammps.testing import lammps_cell
+
+            _, rotation = lammps_cell(atoms.cell.array)
+            velocities = self.inputs.velocities.get_array('velocities')
+            with open(path, 'a', encoding='utf8') as handle:
+                handle.write(lammps_inputs.velocities_section(velocities, rotation))
 
         codeinfo = CodeInfo()
         codeinfo.cmdline_params = ['-in', self.inputs.metadata.options.input_filename]

@@ -13,7 +13,15 @@ from pydantic import Field, field_validator, model_validator
 from aiida_mscale.calculations.script_job import merged_parameters, script_calcinfo, write_text
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
-from aiida_mscale.schema import NonNegativeFloat, ParameterModel, PositiveFloat, PositiveInt, Seed, validate_parameters
+from aiida_mscale.schema import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    ParameterModel,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    validate_parameters,
+)
 
 
 class LossWeights(ParameterModel):
@@ -61,6 +69,11 @@ class MtpTrainParameters(ParameterModel):
     engine: Literal['cext', 'numpy', 'numba'] = 'cext'
     loss: LossWeights = Field(default_factory=LossWeights)
     steps: list[TrainingStep] = Field(default_factory=lambda: [TrainingStep()], min_length=1, max_length=20)
+    checkpoint_every: NonNegativeInt = Field(
+        50,
+        description='Write checkpoint.mtp every this many optimizer iterations (0: never); a run cut by the '
+        'walltime returns it as `potential`, to warm start from.',
+    )
 
 
 #: Defaults of :class:`MtpTrainParameters` as a plain dict.
@@ -154,11 +167,16 @@ class MtpTrainCalculation(CalcJob):
             'steps': parameters['steps'],
             'seed': parameters['seed'],
             'engine': parameters['engine'],
+            'checkpoint_every': parameters['checkpoint_every'],
             'training_indices': train.tolist(),
             'validation_indices': validation.tolist(),
         }
         write_text(folder, json.dumps(script_input, indent=2), 'input.json')
 
         return script_calcinfo(
-            self, ['input.json'], 'train.log', 'train.err', ['final.mtp', 'errors.json', 'learning_curve.json']
+            self,
+            ['input.json'],
+            'train.log',
+            'train.err',
+            ['final.mtp', 'errors.json', 'learning_curve.json', 'checkpoint.mtp'],
         )

@@ -42,6 +42,8 @@ FILES = {
     'trajectory': 'trajectory.dump',
     'extrapolative': 'extrapolative.cfg',
 }
+#: Columns of the trajectory dump: wrapped positions [Angstrom], image flags, velocities [Angstrom/ps].
+DUMP_COLUMNS = ('id', 'type', 'element', 'x', 'y', 'z', 'ix', 'iy', 'iz', 'vx', 'vy', 'vz')
 #: Environment variable (a ``:``-separated list of directories) from which LAMMPS loads ``*plugin.so`` at start.
 PLUGIN_PATH_VARIABLE = 'LAMMPS_PLUGIN_PATH'
 
@@ -55,11 +57,21 @@ class GcmcParameters(ParameterModel):
     exchanges: NonNegativeInt = Field(5, description='Insertion/deletion attempts per cycle.')
     moves: NonNegativeInt = Field(0, description='Displacement attempts per cycle.')
     max_displacement: PositiveFloat = Field(0.2, le=5.0, description='Largest MC displacement [Angstrom].')
+    overlap_cutoff: PositiveFloat | None = Field(
+        None,
+        le=10.0,
+        description='Reject any trial move or insertion that puts two atoms closer than this [Angstrom] (fix gcmc '
+        '`overlap_cutoff`): keeps an MTP away from distances it never saw.',
+    )
+    min_count: NonNegativeInt | None = Field(None, description='Fewest atoms of the species allowed (fix gcmc `min`).')
+    max_count: NonNegativeInt | None = Field(None, description='Most atoms of the species allowed (fix gcmc `max`).')
 
     @model_validator(mode='after')
     def _something_to_do(self):
         if self.exchanges == 0 and self.moves == 0:
             raise ValueError('GCMC with neither `exchanges` nor `moves` does nothing: set one of them > 0')
+        if self.min_count is not None and self.max_count is not None and self.min_count > self.max_count:
+            raise ValueError(f'min_count {self.min_count} > max_count {self.max_count}')
         return self
 
 
@@ -94,6 +106,11 @@ class MdParameters(ParameterModel):
     barostat_damping: PositiveFloat = Field(1.0, description='Nose-Hoover barostat damping time [ps].')
     gcmc: GcmcParameters | None = None
     extrapolation: ExtrapolationParameters | None = None
+    initial_velocities: Literal['create', 'data'] = Field(
+        'create',
+        description="'create': Gaussian velocities at `temperature` drawn with `seed`; 'data': the Velocities "
+        'section of the data file (a restart from a dumped frame).',
+    )
 
     @model_validator(mode='after')
     def _gcmc_seed(self):
@@ -121,6 +138,21 @@ def validate_md_parameters(parameters: dict | None, species: list[str]) -> dict:
             f'parameters.gcmc.species: {model.gcmc.species!r} is not a species of the potential {list(species)}'
         )
     return model.dump()
+
+
+def velocities_section(velocities, rotation) -> str:
+    """The ``Velocities`` section of a LAMMPS data file: one ``id vx vy vz`` line per atom [Angstrom/ps].
+
+    :param velocities: (N, 3) Cartesian velocities in the frame of the structure.
+    :param rotation: the rotation ``R`` to LAMMPS's frame (``x' = x R``) used for the positions.
+    """
+    import numpy as np
+
+    rotated = np.asarray(velocities, dtype=float) @ np.asarray(rotation, dtype=float)
+    lines = ['', 'Velocities', '']
+    for k, v in enumerate(rotated, start=1):
+        lines.append(f'{k} {format_float(v[0])} {format_float(v[1])} {format_float(v[2])}')
+    return '\n'.join(lines) + '\n'
 
 
 def md_script(parameters: dict, species: list[str]) -> str:
@@ -151,8 +183,9 @@ def md_script(parameters: dict, species: list[str]) -> str:
         'neighbor 1.0 bin',
         'neigh_modify every 1 delay 0 check yes',
         f'timestep {f(p["timestep"])}',
-        f'velocity all create {temperature} {i(p["seed"])} dist gaussian mom yes rot no',
     ]
+    if p['initial_velocities'] == 'create':
+        lines.append(f'velocity all create {temperature} {i(p["seed"])} dist gaussian mom yes rot no')
     columns = list(THERMO_COLUMNS)
     if extrapolation:
         lines += ['compute grade all mtp/grade', 'compute max_grade all reduce max c_grade']
@@ -174,8 +207,14 @@ def md_script(parameters: dict, species: list[str]) -> str:
         if p['ensemble'] != 'nve':
             lines.append('fix_modify integrate temp mobile')
         lines += [
-            f'fix exchange all gcmc {i(gcmc["every"])} {i(gcmc["exchanges"])} {i(gcmc["moves"])} {i(guest_type)} '
-            f'{i(p["seed"] + 1)} {temperature} {f(gcmc["mu"])} {f(gcmc["max_displacement"])} full_energy',
+            # only the guest's atoms are deleted and displaced: fix gcmc picks them from its group (inserted atoms
+            # join it), so the group is the guest type, not `all`
+            f'group guest type {i(guest_type)}',
+            f'fix exchange guest gcmc {i(gcmc["every"])} {i(gcmc["exchanges"])} {i(gcmc["moves"])} {i(guest_type)} '
+            f'{i(p["seed"] + 1)} {temperature} {f(gcmc["mu"])} {f(gcmc["max_displacement"])} full_energy'
+            + (f' overlap_cutoff {f(gcmc["overlap_cutoff"])}' if gcmc.get('overlap_cutoff') is not None else '')
+            + (f' min {i(gcmc["min_count"])}' if gcmc.get('min_count') is not None else '')
+            + (f' max {i(gcmc["max_count"])}' if gcmc.get('max_count') is not None else ''),
         ]
     printed = ' '.join(f'$({c}:%.10g)' if c.startswith('c_') else f'$({c})' for c in columns)
     header = ' '.join(c[2:] if c.startswith('c_') else c for c in columns)
@@ -185,7 +224,7 @@ def md_script(parameters: dict, species: list[str]) -> str:
         f'thermo_style custom {" ".join(columns)}',
         f'thermo {thermo_every}',
         f'fix record all print {thermo_every} "{printed}" file {FILES["thermo"]} screen no title "# {header}"',
-        f'dump trajectory all custom {dump_every} {FILES["trajectory"]} id type element x y z ix iy iz',
+        f'dump trajectory all custom {dump_every} {FILES["trajectory"]} {" ".join(DUMP_COLUMNS)}',
         f'dump_modify trajectory element {elements} sort id',
         f'run {i(p["steps"])}',
     ]

@@ -10,7 +10,8 @@ Runs as the executable of ``MtpTrainCalculation`` (no AiiDA import). Reads ``inp
       "loss": {"energy_weight": 1.0, "forces_weight": 0.01, "stress_weight": 0.001},
       "steps": [{"method": "minimize", "kwargs": {"method": "BFGS", "options": {"maxiter": 1000}}}],
       "seed": 42,
-      "engine": "cext"
+      "engine": "cext",
+      "checkpoint_every": 50                 # write checkpoint.mtp every 50 optimizer iterations (0: never)
     }
 
 and writes ``final.mtp`` (MLIP layout, coefficients bit-exact), ``learning_curve.json`` (the loss after
@@ -37,18 +38,27 @@ EV_PER_ANG3_IN_GPA = 160.21766208
 
 
 class _LossRecorder(logging.Handler):
-    """Collect the ``loss N: value`` lines motep's optimizer callback logs after each iteration."""
+    """Collect the ``loss N: value`` lines motep's optimizer callback logs after each iteration.
+
+    With ``checkpoint`` (a callable) and ``every`` > 0, ``checkpoint()`` is called after every ``every``-th
+    iteration: the training script writes the current coefficients to ``checkpoint.mtp`` there, so a run cut short
+    (walltime) leaves a potential to warm start from.
+    """
 
     pattern = re.compile(r'^loss (\d+): ([-+0-9.eEnaif]+)$')
 
-    def __init__(self):
+    def __init__(self, checkpoint=None, every: int = 0):
         super().__init__(level=logging.INFO)
         self.values: list[float] = []
+        self.checkpoint = checkpoint
+        self.every = int(every)
 
     def emit(self, record):
         match = self.pattern.match(record.getMessage())
         if match:
             self.values.append(float(match.group(2)))
+            if self.checkpoint is not None and self.every > 0 and len(self.values) % self.every == 0:
+                self.checkpoint()
 
 
 def evaluate_errors(images, make_calculator) -> dict:
@@ -119,7 +129,15 @@ def train(inputs: dict, workdir: Path = Path('.')) -> dict:
     data.species = numbers
     training_images = motep.io.read(str(workdir / inputs['training']), species=numbers)
 
-    recorder = _LossRecorder()
+    def checkpoint():
+        # motep sets the coefficients of ``data`` at every evaluation of the loss; after the optimizer's callback
+        # they are those of the accepted iterate. Written atomically (rename), so a cut never leaves half a file.
+        if world.rank == 0 and np.all(np.isfinite(data.parameters)):
+            partial = workdir / 'checkpoint.mtp.partial'
+            MtpPotential.from_motep(data).write(partial)
+            partial.replace(workdir / 'checkpoint.mtp')
+
+    recorder = _LossRecorder(checkpoint, int(inputs.get('checkpoint_every', 0) or 0))
     motep_logger = logging.getLogger('motep')
     motep_logger.setLevel(logging.INFO)
     motep_logger.addHandler(recorder)

@@ -18,6 +18,11 @@ class MtpTrainParser(Parser):
         names = retrieved.base.repository.list_object_names()
         for filename in ('final.mtp', 'errors.json', 'learning_curve.json'):
             if filename not in names:
+                checkpoint = self._checkpoint(names)
+                if checkpoint is not None and self.node.exit_status == 120:
+                    # cut by the walltime (the scheduler said so): keep the exit code, return the checkpoint
+                    self.out('potential', checkpoint)
+                    return self.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME
                 message = script_error(retrieved, 'train.err')
                 if message:
                     return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
@@ -45,6 +50,21 @@ class MtpTrainParser(Parser):
         if message:
             return self.exit_codes.ERROR_FIT_DIVERGED.format(message=message)
         return None
+
+    def _checkpoint(self, names) -> MtpPotentialData | None:
+        """The last ``checkpoint.mtp`` the script wrote, as a potential (None if absent or unreadable)."""
+        if 'checkpoint.mtp' not in names:
+            return None
+        try:
+            potential = MtpPotentialData(
+                self.retrieved.base.repository.get_object_content('checkpoint.mtp'),
+                species=self.node.inputs.potential.species,
+            )
+        except ValueError:
+            return None
+        potential.base.attributes.set('checkpoint', True)
+        potential.base.attributes.set('training_set_size', len(self.node.inputs.training_set))
+        return potential
 
 
 #: A fit whose final loss exceeds its initial loss by this factor has diverged.

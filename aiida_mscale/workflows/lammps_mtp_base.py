@@ -13,14 +13,13 @@ priority    child exit code                                 action
             400 ``ERROR_OUT_OF_WALLTIME``                   :func:`last_dumped_frame`) for the remaining steps
 ==========  ==============================================  =========================================================
 
-A restart continues from the positions and cell of the last frame LAMMPS dumped, with the number of atoms GCMC
-left there. The dump holds no velocities, so they are drawn afresh at the thermostat temperature (seed changed):
-the trajectory is continuous in positions, not in momenta.
+A restart continues from the positions, cell and velocities of the last complete frame LAMMPS dumped (the dump
+has ``vx vy vz``), with the number of atoms GCMC left there: the trajectory is continuous in positions and momenta
+(the thermostat's and barostat's internal variables start afresh). From a dump without velocities they are drawn
+afresh at the thermostat temperature with a new seed.
 """
 
 from __future__ import annotations
-
-import io
 
 from aiida import orm
 from aiida.common import AttributeDict
@@ -42,38 +41,72 @@ def validate_inputs(inputs, _):
     return None
 
 
-def read_last_frame(text: str):
-    """(step, ASE Atoms) of the last frame of a LAMMPS ``custom`` dump with ``element x y z`` columns."""
-    from ase.io import read
+def read_last_frame(text: str) -> dict:
+    """The last frame of a LAMMPS ``custom`` dump with ``element x y z`` (and optionally ``vx vy vz``) columns.
 
-    frames = read(io.StringIO(text), format='lammps-dump-text', index=':')
-    if not frames:
-        raise ValueError('the dump holds no frame')
-    steps = [int(line_after) for line_after in _timesteps(text)]
-    return steps[-1], frames[-1]
+    :return: ``{'step': int, 'atoms': ase.Atoms (cell from the box bounds, atoms sorted by id), 'velocities':
+        (N, 3) array [Angstrom/ps] or None}``.
+    :raises ValueError: for a dump without a complete frame.
+    """
+    import numpy as np
+    from ase import Atoms
 
-
-def _timesteps(text: str):
     lines = text.splitlines()
-    for k, line in enumerate(lines):
-        if line.startswith('ITEM: TIMESTEP'):
-            yield lines[k + 1].strip()
+    starts = [k for k, line in enumerate(lines) if line.startswith('ITEM: TIMESTEP')]
+    for start in reversed(starts):  # the last complete frame (a cut run may leave a partial one)
+        try:
+            step = int(lines[start + 1])
+            count = int(lines[start + 3])
+            box_header = lines[start + 4].split()
+            bounds = np.array([[float(v) for v in lines[start + 5 + d].split()] for d in range(3)])
+            columns = lines[start + 8].split()[2:]
+            rows = [lines[start + 9 + k].split() for k in range(count)]
+        except (IndexError, ValueError):
+            continue
+        if len(rows) != count or any(len(row) != len(columns) for row in rows):
+            continue
+        if 'xy' in box_header:  # triclinic: bounds are xlo_bound xhi_bound xy, ...
+            xy, xz, yz = bounds[0, 2], bounds[1, 2], bounds[2, 2]
+            xlo = bounds[0, 0] - min(0.0, xy, xz, xy + xz)
+            xhi = bounds[0, 1] - max(0.0, xy, xz, xy + xz)
+            ylo, yhi = bounds[1, 0] - min(0.0, yz), bounds[1, 1] - max(0.0, yz)
+            zlo, zhi = bounds[2, 0], bounds[2, 1]
+        else:
+            xy = xz = yz = 0.0
+            (xlo, xhi), (ylo, yhi), (zlo, zhi) = bounds[:, 0:2]
+        cell = np.array([[xhi - xlo, 0.0, 0.0], [xy, yhi - ylo, 0.0], [xz, yz, zhi - zlo]])
+        table = {name: [row[k] for row in rows] for k, name in enumerate(columns)}
+        order = np.argsort(np.array(table['id'], dtype=int))
+        positions = np.array([table[c] for c in ('x', 'y', 'z')], dtype=float).T[order] - [xlo, ylo, zlo]
+        symbols = [table['element'][k] for k in order]
+        atoms = Atoms(symbols=symbols, positions=positions, cell=cell, pbc=True)
+        velocities = None
+        if all(c in table for c in ('vx', 'vy', 'vz')):
+            velocities = np.array([table[c] for c in ('vx', 'vy', 'vz')], dtype=float).T[order]
+        return {'step': step, 'atoms': atoms, 'velocities': velocities}
+    raise ValueError('the dump holds no complete frame')
 
 
 @calcfunction
-def last_dumped_frame(retrieved: orm.FolderData, structure: orm.StructureData) -> orm.StructureData:
-    """The last frame of an MD run's dump as a StructureData (elements from the dump, pbc of ``structure``).
+def last_dumped_frame(retrieved: orm.FolderData, structure: orm.StructureData) -> dict:
+    """The last complete frame of an MD run's dump: ``structure`` (and ``velocities`` when LAMMPS wrote them).
 
-    The node's description is ``step N``, the MD step of the frame, so a restart knows how many steps remain.
+    ``structure`` is in LAMMPS's frame (positions shifted to the box origin), with the number of atoms GCMC
+    left; its description is ``step N``, the MD step of the frame, so a restart knows how many steps remain.
+    ``velocities`` is an ArrayData with the array ``velocities`` [Angstrom/ps], in the same frame and order.
     """
     from aiida_mscale.lammps.inputs import FILES
 
-    text = retrieved.base.repository.get_object_content(FILES['trajectory'])
-    step, atoms = read_last_frame(text)
+    frame = read_last_frame(retrieved.base.repository.get_object_content(FILES['trajectory']))
+    atoms = frame['atoms']
     atoms.pbc = structure.pbc
-    frame = orm.StructureData(ase=atoms)
-    frame.description = f'step {step}'
-    return frame
+    result = {'structure': orm.StructureData(ase=atoms)}
+    result['structure'].description = f'step {frame["step"]}'
+    if frame['velocities'] is not None:
+        velocities = orm.ArrayData()
+        velocities.set_array('velocities', frame['velocities'])
+        result['velocities'] = velocities
+    return result
 
 
 class LammpsMtpBaseWorkChain(BaseRestartWorkChain):
@@ -156,13 +189,23 @@ class LammpsMtpBaseWorkChain(BaseRestartWorkChain):
             self.report_error_handled(calculation, 'no frame was dumped: rerunning from the same structure')
             return ProcessHandlerReport(True)
         frame = last_dumped_frame(retrieved, self.ctx.inputs.structure)
-        done = int(frame.description.split()[-1])
+        done = int(frame['structure'].description.split()[-1])
         total = int(parameters.get('steps', 1000))
         parameters['steps'] = max(total - done, 1)
-        parameters['seed'] = int(parameters.get('seed', 12345)) + self.defaults.seed_increment
-        self.ctx.inputs.structure = frame
+        self.ctx.inputs.structure = frame['structure']
+        if 'velocities' in frame:
+            self.ctx.inputs.velocities = frame['velocities']
+            parameters['initial_velocities'] = 'data'
+            kept = 'velocities kept'
+        else:
+            self.ctx.inputs.pop('velocities', None)
+            parameters['initial_velocities'] = 'create'
+            parameters['seed'] = int(parameters.get('seed', 12345)) + self.defaults.seed_increment
+            kept = 'fresh velocities'
         self.report_error_handled(
-            calculation, f'restarting from the frame of step {done} <{frame.pk}> for {parameters["steps"]} more steps'
+            calculation,
+            f'restarting from the frame of step {done} <{frame["structure"].pk}> for {parameters["steps"]} more '
+            f'steps ({kept})',
         )
         return ProcessHandlerReport(True)
 

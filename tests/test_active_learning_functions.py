@@ -1,0 +1,119 @@
+"""The calcfunctions of the active-learning loop, against values constructed by hand (no external code)."""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+
+def _labelled(configurations, energies):
+    from aiida_mscale.data.training_set import TrainingSetData
+
+    return TrainingSetData.from_arrays(
+        numbers_of_atoms=[len(a) for a in configurations],
+        cells=[a.cell.array for a in configurations],
+        pbc=[a.pbc for a in configurations],
+        positions=np.concatenate([a.positions for a in configurations]),
+        atomic_numbers=np.concatenate([a.numbers for a in configurations]),
+        energies=energies,
+        forces=np.zeros((sum(len(a) for a in configurations), 3)),
+    )
+
+
+def test_initial_configurations_hold_the_asked_guest_fractions(aiida_profile):
+    from aiida import orm
+
+    from aiida_mscale.calculations.functions.active_learning import generate_initial_configurations
+
+    host = bulk('OLi2', 'fluorite', a=4.61, cubic=True)  # 8 Li sites, 4 O
+    parameters = {'fractions': [1.0, 0.5, 0.25], 'per_fraction': 3, 'strain': 0.03, 'rattle': 0.05, 'seed': 4}
+    structures = generate_initial_configurations(orm.StructureData(ase=host), orm.Str('Li'), orm.Dict(parameters))
+    assert len(structures) == 9
+    lithium = [s.get_ase().get_chemical_symbols().count('Li') for _, s in sorted(structures.items())]
+    assert lithium == [8, 8, 8, 4, 4, 4, 2, 2, 2]
+    for structure in structures.values():
+        atoms = structure.get_ase()
+        assert atoms.get_chemical_symbols().count('O') == 4
+        ratios = np.linalg.norm(atoms.cell.array, axis=1) / 4.61
+        assert np.all(np.abs(ratios - 1) <= 0.03 + 1e-12)
+    # the orderings are random but seeded: the same seed gives the same configurations
+    again = generate_initial_configurations(orm.StructureData(ase=host), orm.Str('Li'), orm.Dict(parameters))
+    np.testing.assert_array_equal(
+        again['structure_004'].get_ase().positions, structures['structure_004'].get_ase().positions
+    )
+    orderings = {
+        tuple(np.round(s.get_ase().positions[:4].ravel(), 1)) for k, s in structures.items() if k >= 'structure_003'
+    }
+    assert len(orderings) > 1
+
+
+def test_mu_grid_is_centred_on_the_guest_insertion_energy(aiida_profile):
+    """E = mu_0 N_Li + e_O N_O exactly: the regression recovers mu_0, and the grid is mu_0 + offsets."""
+    from aiida import orm
+
+    from aiida_mscale.calculations.functions.active_learning import default_mu_grid
+
+    mu_0, e_o = -196.25, -431.5
+    configurations = []
+    for removed in ([], [1], [1, 2, 5], [0, 3, 6, 9]):
+        atoms = bulk('OLi2', 'fluorite', a=4.61, cubic=True)
+        atoms = atoms[[k for k in range(len(atoms)) if not (atoms[k].symbol == 'Li' and k in removed)]]
+        configurations.append(atoms)
+    energies = [
+        mu_0 * a.get_chemical_symbols().count('Li') + e_o * a.get_chemical_symbols().count('O') for a in configurations
+    ]
+    grid = default_mu_grid(_labelled(configurations, energies), orm.Str('Li'), orm.List([-1.0, 0.0, 0.5]))
+    assert grid.get_list() == pytest.approx([mu_0 - 1.0, mu_0, mu_0 + 0.5], abs=1e-9)
+
+
+def test_mu_grid_needs_two_guest_counts(aiida_profile):
+    from aiida import orm
+
+    from aiida_mscale.calculations.functions.active_learning import default_mu_grid
+
+    atoms = bulk('OLi2', 'fluorite', a=4.61, cubic=True)
+    with pytest.raises(ValueError, match='two or more guest counts'):
+        default_mu_grid(_labelled([atoms, atoms], [-1.0, -1.1]), orm.Str('Li'), orm.List([0.0]))
+
+
+def test_coverage_counts_guest_fractions(aiida_profile):
+    from aiida import orm
+
+    from aiida_mscale.calculations.functions.active_learning import build_coverage
+
+    thermo_a, thermo_b = orm.ArrayData(), orm.ArrayData()
+    thermo_a.set_array('atoms', np.array([12, 11, 10, 10]))  # 4 O + 8, 7, 6, 6 Li
+    thermo_b.set_array('atoms', np.array([12, 12]))
+    summary = {
+        'host_atoms': 4,
+        'guest_sites': 8,
+        'keys': {'it001_sp000': [1, -2.0, 600.0], 'it001_sp001': [1, -1.0, 600.0]},
+    }
+    coverage = build_coverage(orm.Dict(summary), it001_sp000=thermo_a, it001_sp001=thermo_b)
+    np.testing.assert_allclose(coverage.get_array('x_min'), [0.75, 1.0])
+    np.testing.assert_allclose(coverage.get_array('x_mean'), [(1 + 0.875 + 0.75 + 0.75) / 4, 1.0])
+    x = coverage.get_array('x')
+    assert x.shape == (2, 4) and np.isnan(x[1, 2:]).all()
+    np.testing.assert_allclose(coverage.get_array('mu'), [-2.0, -1.0])
+
+
+def test_learning_curve_reads_the_fit_errors(aiida_profile):
+    from aiida import orm
+
+    from aiida_mscale.calculations.functions.active_learning import build_learning_curve
+
+    errors = {
+        'training': {'energy_per_atom': {'rmse': 3.0}, 'forces': {'rmse': 80.0}, 'stress': {'rmse': None}},
+        'validation': {'energy_per_atom': {'rmse': 4.0}, 'forces': {'rmse': 95.0}, 'stress': {'rmse': None}},
+    }
+    summary = {
+        'iterations': [1, 2],
+        'labels': [6, 9],
+        'max_grades': [[3.0, None], [1.2, 1.4]],
+        'state_points': [[-1.0, 600.0], [0.0, 600.0]],
+    }
+    curve = build_learning_curve(orm.Dict(summary), iteration_001=orm.Dict(errors))
+    np.testing.assert_allclose(curve.get_array('train_rmse_forces'), [80.0, np.nan])
+    np.testing.assert_allclose(curve.get_array('validation_rmse_energy'), [4.0, np.nan])
+    assert np.isnan(curve.get_array('train_rmse_stress')).all()
+    np.testing.assert_allclose(curve.get_array('max_grade'), [[3.0, np.nan], [1.2, 1.4]])
+    assert curve.get_array('number_of_labels').tolist() == [6, 9]
