@@ -65,7 +65,23 @@ BESSEL_CUTOFFS = (20.0, 120.0, 10.0)
 
 
 def _normalised(text: str) -> str:
-    return ' '.join(text.split()) if isinstance(text, str) else text
+    """Runs of blanks collapsed to one; any other whitespace (newline, tab) is kept, so the patterns refuse it."""
+    return re.sub(' +', ' ', text.strip(' ')) if isinstance(text, str) else text
+
+
+def _check_config(value: str) -> str:
+    value = _normalised(value)
+    if not CONFIGURATION.fullmatch(value):
+        raise ValueError(f'{value!r} is not a configuration like `[He] 2s1 2p0`')
+    return value
+
+
+def _check_tests(value: list[str]) -> list[str]:
+    value = [_normalised(item) for item in value]
+    for item in value:
+        if not TEST_CONFIGURATION.fullmatch(item):
+            raise ValueError(f'{item!r} is not a test configuration like `2s2 2p3`')
+    return value
 
 
 class Wavefunction(ParameterModel):
@@ -113,22 +129,8 @@ class GenerationParameters(ParameterModel):
             raise ValueError(f'{value!r} is not a dataset name like `Li.{{functional}}-sl-kjpaw_psl.1.0.0`')
         return value
 
-    @field_validator('config')
-    @classmethod
-    def _config(cls, value: str) -> str:
-        value = _normalised(value)
-        if not CONFIGURATION.fullmatch(value):
-            raise ValueError(f'{value!r} is not a configuration like `[He] 2s1 2p0`')
-        return value
-
-    @field_validator('test_configurations')
-    @classmethod
-    def _tests(cls, value: list[str]) -> list[str]:
-        value = [_normalised(item) for item in value]
-        for item in value:
-            if not TEST_CONFIGURATION.fullmatch(item):
-                raise ValueError(f'{item!r} is not a test configuration like `2s2 2p3`')
-        return value
+    _config = field_validator('config')(_check_config)
+    _tests = field_validator('test_configurations')(_check_tests)
 
     @model_validator(mode='after')
     def _consistent(self):
@@ -157,6 +159,16 @@ class GenerationOverrides(ParameterModel):
     tm: bool | None = None
     wavefunctions: list[Wavefunction] | None = Field(default=None, min_length=1, max_length=12)
     test_configurations: list[str] | None = Field(default=None, min_length=1, max_length=MAX_TEST_CONFIGURATIONS)
+
+    @field_validator('config')
+    @classmethod
+    def _config(cls, value: str | None) -> str | None:
+        return None if value is None else _check_config(value)
+
+    @field_validator('test_configurations')
+    @classmethod
+    def _tests(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _check_tests(value)
 
 
 @functools.lru_cache(maxsize=1)

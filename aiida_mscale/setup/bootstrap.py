@@ -306,7 +306,12 @@ def ensure_ld1_pseudo_family(functional: str, create: bool = True, protocol: str
         from aiida_mscale.workflows.pseudo_family import PseudoFamilyWorkChain
 
         builder = PseudoFamilyWorkChain.get_builder_from_protocol(
-            orm.load_code(f'{LD1_CODE_LABEL}@{COMPUTER_LABEL}'), LD1_ELEMENTS, functional, label, protocol=protocol
+            orm.load_code(f'{LD1_CODE_LABEL}@{COMPUTER_LABEL}'),
+            LD1_ELEMENTS,
+            functional,
+            label,
+            protocol=protocol,
+            max_concurrent=4,  # ld1.x runs take about a second; the rest of a job's time is waiting
         )
         _, node = run_get_node(builder)
         if not node.is_finished_ok:

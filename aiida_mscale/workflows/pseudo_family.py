@@ -24,11 +24,12 @@ import math
 import pathlib
 
 from aiida import orm
-from aiida.engine import WorkChain, calcfunction, if_
+from aiida.engine import WorkChain, calcfunction, if_, while_
 from aiida.plugins import CalculationFactory
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
 from aiida_mscale.calculations.pseudo_generation import PseudoGenerationCalculation
+from aiida_mscale.workflows.pool import RollingPoolMixin
 
 #: The ACWF unary each element is verified on (non-magnetic, as the all-electron reference): the element's
 #: own lattice where it is one of the four prototypes, simple cubic for the molecular/chain elements.
@@ -76,15 +77,22 @@ def converge_cutoff(settings: orm.Dict, **runs) -> orm.Dict:
     reference = cutoffs[-1]
     e_ref, p_ref, _ = values[reference]
     rows = []
-    converged = None
-    for cutoff in reversed(cutoffs[:-1]):
+    for cutoff in cutoffs[:-1]:
         energy, pressure, _ = values[cutoff]
-        ok = abs(energy - e_ref) < s['energy_tolerance'] and abs(pressure - p_ref) < s['pressure_tolerance']
-        rows.append({'ecutwfc': cutoff, 'delta_energy_per_atom': energy - e_ref, 'delta_pressure': pressure - p_ref})
-        if not ok:
+        within = abs(energy - e_ref) < s['energy_tolerance'] and abs(pressure - p_ref) < s['pressure_tolerance']
+        rows.append(
+            {
+                'ecutwfc': cutoff,
+                'delta_energy_per_atom': energy - e_ref,
+                'delta_pressure': pressure - p_ref,
+                'within_tolerance': within,
+            }
+        )
+    converged = None
+    for row in reversed(rows):
+        if not row['within_tolerance']:
             break
-        converged = cutoff
-    rows.sort(key=lambda row: row['ecutwfc'])
+        converged = row['ecutwfc']
     recommended = converged if converged is not None else reference
     return orm.Dict(
         {
@@ -228,8 +236,11 @@ def validate_inputs(inputs, _):
     return None
 
 
-class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
-    """Generate, verify and install a family of ld1.x PAW datasets."""
+class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
+    """Generate, verify and install a family of ld1.x PAW datasets.
+
+    Children (ld1.x generations, pw.x runs) run as rolling pools of at most ``max_concurrent`` at a time.
+    """
 
     @classmethod
     def define(cls, spec):
@@ -242,14 +253,21 @@ class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
         spec.input('level', valid_type=orm.Str, default=lambda: orm.Str('custom'), help='Name of the protocol.')
         spec.input('verification', valid_type=orm.Dict, help='Precision of the verification (see the protocol).')
         spec.input('options', valid_type=orm.Dict, required=False, help='metadata.options of the pw.x runs.')
+        spec.input(
+            'max_concurrent',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(2),
+            help='At most this many ld1.x or pw.x jobs at once.',
+        )
         spec.inputs.validator = validate_inputs
         spec.outline(
-            cls.generate,
+            cls.setup,
+            while_(cls.generation_pending)(cls.generate),
             cls.inspect_generation,
             if_(cls.should_run_pw)(
-                cls.run_cutoff_scan,
+                while_(cls.cutoff_pending)(cls.run_cutoff_scan),
                 cls.inspect_cutoff_scan,
-                cls.run_eos,
+                while_(cls.eos_pending)(cls.run_eos),
                 cls.inspect_eos,
             ),
             cls.summarize,
@@ -276,6 +294,7 @@ class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
         pw_code=None,
         overrides: dict | None = None,
         options: dict | None = None,
+        max_concurrent: int = 2,
     ):
         """A builder at ``protocol`` (coarse / moderate / precise), ``overrides`` merged into the inputs."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
@@ -290,22 +309,40 @@ class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
             builder.pw_code = pw_code
         if options:
             builder.options = orm.Dict(options)
+        builder.max_concurrent = orm.Int(max_concurrent)
         return builder
 
+    # ------------------------------------------------------------------------ pools
+    def setup(self):
+        self.ctx.started = []
+
+    def _pending(self, name):
+        return name not in self.ctx.started or self.pool_has_queue(name)
+
+    def _run_pool(self, name, keys, submit):
+        queue = keys if name not in self.ctx.started else self.ctx._pools[name]['queue']
+        self.ctx.started = self.ctx.started + [name]
+        self.pool_start(name, queue, self.inputs.max_concurrent.value, submit)
+
     # ------------------------------------------------------------------------ generation
+    def generation_pending(self):
+        return self._pending('generate')
+
     def generate(self):
-        for element in self.inputs.elements.get_list():
-            builder = PseudoGenerationCalculation.get_builder()
-            builder.code = self.inputs.code
-            builder.element = orm.Str(element)
-            builder.functional = self.inputs.functional
-            builder.metadata.call_link_label = f'generate_{element}'
-            self.to_context(**{f'generate_{element}': self.submit(builder)})
+        self._run_pool('generate', self.inputs.elements.get_list(), 'submit_generation')
+
+    def submit_generation(self, element):
+        builder = PseudoGenerationCalculation.get_builder()
+        builder.code = self.inputs.code
+        builder.element = orm.Str(element)
+        builder.functional = self.inputs.functional
+        builder.metadata.call_link_label = f'generate_{element}'
+        return self.submit(builder)
 
     def inspect_generation(self):
         self.ctx.pseudos, self.ctx.transferability, self.ctx.missing = {}, {}, {}
         for element in self.inputs.elements.get_list():
-            node = self.ctx[f'generate_{element}']
+            node = self.ctx.generate[element]
             if 'transferability' in node.outputs:
                 self.ctx.transferability[element] = node.outputs.transferability
             if 'pseudo' in node.outputs and node.exit_status in (0, 311, 312):
@@ -360,20 +397,27 @@ class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
         builder.metadata.options = options
         return builder
 
-    def run_cutoff_scan(self):
+    def _cutoffs(self):
         v = self.inputs.verification.get_dict()
-        cutoffs = sorted(set(v['cutoffs']) | {v['reference_cutoff']})
-        for element in self.ctx.pseudos:
-            volume = self._reference(element)['v0']
-            for cutoff in cutoffs:
-                builder = self._pw_builder(element, volume, cutoff)
-                builder.metadata.call_link_label = f'cutoff_{element}_{cutoff}'
-                self.to_context(**{f'cutoff_{element}_{cutoff}': self.submit(builder)})
+        return sorted(set(v['cutoffs']) | {v['reference_cutoff']})
+
+    def cutoff_pending(self):
+        return self._pending('cutoff')
+
+    def run_cutoff_scan(self):
+        keys = [f'{element}_c{cutoff}' for element in self.ctx.pseudos for cutoff in self._cutoffs()]
+        self._run_pool('cutoff', keys, 'submit_cutoff')
+
+    def submit_cutoff(self, key):
+        element, cutoff = key.split('_c')
+        builder = self._pw_builder(element, self._reference(element)['v0'], int(cutoff))
+        builder.metadata.call_link_label = f'cutoff_{key}'
+        return self.submit(builder)
 
     def _collect(self, prefix, element, keys):
         runs, failed = {}, []
         for key in keys:
-            node = self.ctx[f'{prefix}_{element}_{key}']
+            node = self.ctx[prefix][f'{element}_{key}']
             if not node.is_finished_ok:
                 failed.append(f'{element} {prefix} {key}: [{node.exit_status}] {node.exit_message}')
                 continue
@@ -383,8 +427,8 @@ class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
 
     def inspect_cutoff_scan(self):
         v = self.inputs.verification.get_dict()
-        cutoffs = sorted(set(v['cutoffs']) | {v['reference_cutoff']})
-        self.ctx.cutoff = {}
+        cutoffs = self._cutoffs()
+        self.ctx.cutoff_results = {}
         failed_all = []
         for element in self.ctx.pseudos:
             runs, failed = self._collect('cutoff', element, [f'c{c}' for c in cutoffs])
@@ -392,7 +436,7 @@ class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
             if failed:
                 continue
             settings = orm.Dict({key: v[key] for key in ('energy_tolerance', 'pressure_tolerance', 'dual')})
-            self.ctx.cutoff[element] = converge_cutoff(settings, **runs)
+            self.ctx.cutoff_results[element] = converge_cutoff(settings, **runs)
         if failed_all:
             self.report('; '.join(failed_all))
             return self.exit_codes.ERROR_PW_FAILED.format(message='; '.join(failed_all))
@@ -405,21 +449,28 @@ class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
         v0 = self._reference(element)['v0']
         return [float(v0 * (1 + x)) for x in np.linspace(-v['eos_range'], v['eos_range'], v['eos_points'])]
 
+    def eos_pending(self):
+        return self._pending('eos')
+
     def run_eos(self):
-        for element in self.ctx.pseudos:
-            ecutwfc = self.ctx.cutoff[element]['cutoff_wfc']
-            for index, volume in enumerate(self._volumes(element)):
-                builder = self._pw_builder(element, volume, ecutwfc)
-                builder.metadata.call_link_label = f'eos_{element}_{index}'
-                self.to_context(**{f'eos_{element}_v{index}': self.submit(builder)})
+        v = self.inputs.verification.get_dict()
+        keys = [f'{element}_v{index}' for element in self.ctx.cutoff_results for index in range(v['eos_points'])]
+        self._run_pool('eos', keys, 'submit_eos')
+
+    def submit_eos(self, key):
+        element, index = key.split('_v')
+        ecutwfc = self.ctx.cutoff_results[element]['cutoff_wfc']
+        builder = self._pw_builder(element, self._volumes(element)[int(index)], ecutwfc)
+        builder.metadata.call_link_label = f'eos_{key}'
+        return self.submit(builder)
 
     def inspect_eos(self):
         from aiida_mscale.pseudo import eos
 
         v = self.inputs.verification.get_dict()
-        self.ctx.eos = {}
+        self.ctx.eos_results = {}
         failed_all = []
-        for element in self.ctx.pseudos:
+        for element in self.ctx.cutoff_results:
             runs, failed = self._collect('eos', element, [f'v{i}' for i in range(v['eos_points'])])
             failed_all += failed
             if failed:
@@ -428,7 +479,7 @@ class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
             if self.inputs.functional.value == 'PBE':
                 settings['reference'] = eos.reference_fit(eos.load_reference(), element, prototype_of(element))
             try:
-                self.ctx.eos[element] = fit_equation_of_state(orm.Dict(settings), **runs)
+                self.ctx.eos_results[element] = fit_equation_of_state(orm.Dict(settings), **runs)
             except ValueError as exception:
                 return self.exit_codes.ERROR_EOS_FIT_FAILED.format(message=f'{element}: {exception}')
         if failed_all:
@@ -452,10 +503,10 @@ class PseudoFamilyWorkChain(ProtocolMixin, WorkChain):
         nodes = {}
         for element in self.ctx.pseudos:
             nodes[f'{element}_transferability'] = self.ctx.transferability[element]
-            if element in self.ctx.get('cutoff', {}):
-                nodes[f'{element}_cutoff'] = self.ctx.cutoff[element]
-            if element in self.ctx.get('eos', {}):
-                nodes[f'{element}_eos'] = self.ctx.eos[element]
+            if element in self.ctx.get('cutoff_results', {}):
+                nodes[f'{element}_cutoff'] = self.ctx.cutoff_results[element]
+            if element in self.ctx.get('eos_results', {}):
+                nodes[f'{element}_eos'] = self.ctx.eos_results[element]
         self.ctx.summary = summarize_verification(settings, **nodes)
         self.out('verification', self.ctx.summary)
         self.out('pseudos', dict(self.ctx.pseudos))
@@ -500,3 +551,13 @@ def verification_overrides(protocol: str, overrides: dict | None) -> dict:
     """The ``verification`` dict of ``protocol`` with ``overrides`` merged in (for scripts and docs)."""
     inputs = PseudoFamilyWorkChain.get_protocol_inputs(protocol, {'verification': overrides or {}})
     return recursive_merge({}, inputs['verification'])
+
+
+def verification_markdown(label: str) -> str:
+    """The verification table of the installed family ``label``, read from its ``verification`` node."""
+    from aiida_mscale.pseudo.report import verification_table
+
+    family = orm.load_group(label)
+    node = orm.load_node(family.base.extras.get('verification_uuid'))
+    header = f'### `{label}`\n\nFrom the `verification` node `{node.uuid}` (pk {node.pk}) of this family.\n\n'
+    return header + verification_table(node.get_dict())

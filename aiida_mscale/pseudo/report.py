@@ -1,0 +1,58 @@
+"""Markdown tables of a pseudopotential family's verification (pure: takes the ``verification`` node's dict).
+
+:func:`verification_table` formats what :func:`aiida_mscale.workflows.pseudo_family.summarize_verification`
+stored; :func:`aiida_mscale.workflows.pseudo_family.verification_markdown` loads it from a family's nodes.
+"""
+
+from __future__ import annotations
+
+MRY = 1.0e3  # Ry -> mRy
+
+
+def _number(value, scale: float = 1.0, digits: int = 2) -> str:
+    if value is None:
+        return '-'
+    return f'{value * scale:.{digits}f}'
+
+
+def verification_table(verification: dict) -> str:
+    """One row per element: transferability, cutoffs, EOS errors vs the all-electron reference, verdict."""
+    tolerances = verification['tolerances']
+    lines = [
+        f'Functional {verification["functional"]}, verification level `{verification["level"]}`. '
+        f'Tolerances: transferability {tolerances["transferability"] * MRY:g} mRy, AE-PS eigenvalues '
+        f'{tolerances["eigenvalue"] * MRY:g} mRy; EOS (when run) nu {tolerances["nu"]:g}, '
+        f'V0 {tolerances["v0_relative_error"] * 100:g} %, B0 {tolerances["b0_relative_error"] * 100:g} %.',
+        '',
+        '| element | dataset | transf. error (mRy) | eigenvalue error (mRy) | ghosts | ecutwfc / ecutrho (Ry) '
+        '| cutoff from | EOS crystal | V0 error (%) | B0 error (%) | B1 error (%) | nu | Delta (meV/atom) | verdict |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ]
+    for element, entry in sorted(verification['elements'].items()):
+        eos = entry.get('eos') or {}
+        verdict = 'pass' if entry['passed'] else 'FAIL: ' + '; '.join(entry['failures'])
+        lines.append(
+            '| '
+            + ' | '.join(
+                [
+                    element,
+                    f'`{entry["dataset"]}`',
+                    _number(entry['max_transferability_error'], MRY),
+                    _number(entry['max_eigenvalue_error'], MRY),
+                    str(len(entry['ghosts'])),
+                    f'{entry["cutoff_wfc"]:g} / {entry["cutoff_rho"]:g}',
+                    entry['cutoff_source'],
+                    eos.get('prototype') or '-',
+                    _number(eos.get('v0_relative_error'), 100),
+                    _number(eos.get('b0_relative_error'), 100),
+                    _number(eos.get('b1_relative_error'), 100),
+                    _number(eos.get('nu'), 1, 3),
+                    _number(eos.get('delta'), 1, 2),
+                    verdict,
+                ]
+            )
+            + ' |'
+        )
+    for element, message in sorted(verification.get('missing', {}).items()):
+        lines.append(f'| {element} | not generated | | | | | | | | | | | | {message} |')
+    return '\n'.join(lines) + '\n'
