@@ -106,3 +106,15 @@ def ld1_pseudo_family_pbesol(ld1_code):
     step = bootstrap.ensure_ld1_pseudo_family('PBEsol')
     assert step.status in ('created', 'exists'), str(step)
     return orm.load_group(bootstrap.LD1_FAMILY_LABELS['PBEsol'])
+
+
+@pytest.fixture(scope='session')
+def ld1_pseudo_family_pbe(ld1_code):
+    """The family `mscale/ld1/PBE` (16 elements, ld1.x-generated PAW datasets), made by the bootstrap code."""
+    from aiida import orm
+
+    from aiida_mscale.setup import bootstrap
+
+    step = bootstrap.ensure_ld1_pseudo_family('PBE')
+    assert step.status in ('created', 'exists'), str(step)
+    return orm.load_group(bootstrap.LD1_FAMILY_LABELS['PBE'])
