@@ -293,24 +293,11 @@ def box_mesh(lx, ly, lz, nx, ny, nz):
     )
 
 
-def quadrilateral_mesh_from_cells(cells, x):
-    """Quadrilateral mesh from vertex coordinates ``x`` (n, 2) and cells (m, 4) in dolfinx's tensor-product
-    vertex order ((x0, y0), (x1, y0), (x0, y1), (x1, y1)). The cells may be of different sizes (a mesh with
-    hanging nodes: continuity across them is the caller's business). Serial input (all cells on rank 0)."""
-    cells = np.asarray(cells, dtype=np.int64)
-    x = np.asarray(x, dtype=np.float64)
-    if DOLFINX_VERSION >= (0, 7):
-        import basix.ufl
-
-        element = basix.ufl.element('Lagrange', 'quadrilateral', 1, shape=(2,))
-        return dolfinx.mesh.create_mesh(COMM, cells, x, ufl.Mesh(element))
-    element = ufl.VectorElement('Lagrange', ufl.quadrilateral, 1)
-    return dolfinx.mesh.create_mesh(COMM, cells, x, ufl.Mesh(element))
-
-
 def constrained_prolongation(V, weights):
-    """PETSc matrix P (n_dofs x n_reduced) from per-dof constraint rows: ``weights`` is a list (one per dof of
-    V, local numbering) of [(reduced index, weight), ...]. u_full = P u_reduced; solve P^T A P u_r = P^T b."""
+    """PETSc matrix P (n_dofs x n_reduced) from per-dof constraint rows (periodic images, hanging nodes).
+
+    ``weights``: one list per dof of V (local numbering) of (reduced index, weight) pairs; u_full = P u_reduced, and
+    the constrained problem is P^T A P u_r = P^T b (the master/slave elimination of dolfinx_mpc)."""
     n_full = len(weights)
     n_red = 1 + max(j for row in weights for j, _ in row)
     indptr = np.zeros(n_full + 1, dtype=PETSc.IntType)
@@ -365,3 +352,16 @@ def solve_constrained(a, Ls, us, P, fixed=None):
     for obj in (A, Ar, ur, br) + ((ksp,) if ksp is not None else ()):
         obj.destroy()
     return us
+
+
+def triangle_mesh_from_cells(cells, x):
+    """Triangle mesh from vertex coordinates ``x`` (n, 2) and cells (m, 3). Serial input (all cells on rank 0)."""
+    cells = np.asarray(cells, dtype=np.int64)
+    x = np.asarray(x, dtype=np.float64)
+    if DOLFINX_VERSION >= (0, 7):
+        import basix.ufl
+
+        element = basix.ufl.element('Lagrange', 'triangle', 1, shape=(2,))
+        return dolfinx.mesh.create_mesh(COMM, cells, x, ufl.Mesh(element))
+    element = ufl.VectorElement('Lagrange', ufl.triangle, 1)
+    return dolfinx.mesh.create_mesh(COMM, cells, x, ufl.Mesh(element))
