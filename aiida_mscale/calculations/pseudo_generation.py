@@ -13,6 +13,7 @@ from __future__ import annotations
 from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
+from aiida_pseudo.data.pseudo.upf import UpfData
 
 #: Input file of run ``k`` (1-based) and of the Bessel-basis test; outputs likewise with ``.out``.
 RUN_PREFIX = 'ld1_'
@@ -57,7 +58,9 @@ class PseudoGenerationCalculation(CalcJob):
         spec.inputs['metadata']['options']['max_wallclock_seconds'].default = 600
         spec.inputs['metadata']['options']['parser_name'].default = 'mscale.pseudo.generate'
 
-        spec.output('pseudo', required=False, help='The dataset (UPF v2, long numeric lines rewrapped).')
+        spec.output(
+            'pseudo', valid_type=UpfData, required=False, help='The dataset (UPF v2, long numeric lines rewrapped).'
+        )
         spec.output('transferability', valid_type=orm.Dict, required=False, help='ld1.x test results (Ry).')
 
         spec.exit_code(300, 'ERROR_MISSING_OUTPUT_FILES', message='ld1.x output `{filename}` is missing.')

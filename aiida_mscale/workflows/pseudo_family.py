@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import math
 import pathlib
+from typing import Annotated, Literal
 
 from aiida import orm
 from aiida.engine import WorkChain, calcfunction, if_, while_
 from aiida.plugins import CalculationFactory
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
+from pydantic import Field, model_validator
 
 from aiida_mscale.calculations.pseudo_generation import PseudoGenerationCalculation
+from aiida_mscale.schema import ParameterModel, PositiveFloat, validate_parameters
 from aiida_mscale.workflows.pool import RollingPoolMixin
 
 #: The ACWF unary each element is verified on (non-magnetic, as the all-electron reference): the element's
@@ -213,6 +216,39 @@ def summarize_verification(settings: orm.Dict, **nodes) -> orm.Dict:
 
 
 # ---------------------------------------------------------------------------------------- the work chain
+class Tolerances(ParameterModel):
+    transferability: PositiveFloat
+    eigenvalue: PositiveFloat
+    nu: PositiveFloat
+    v0_relative_error: PositiveFloat
+    b0_relative_error: PositiveFloat
+
+
+class VerificationSettings(ParameterModel):
+    """The ``verification`` input (see protocols/pseudo_family.yaml): cutoffs in Ry, k-point spacing in 1/A,
+    smearing width in Ry, tolerances in eV/atom, GPa, Ry (ld1.x) and relative units."""
+
+    pw: bool
+    cutoffs: list[Annotated[float, Field(gt=5, le=400)]] = Field(min_length=1, max_length=20)
+    reference_cutoff: Annotated[float, Field(gt=5, le=500)]
+    dual: Annotated[float, Field(ge=4, le=16)]
+    kpoints_distance: Annotated[float, Field(gt=0.02, le=2.0)]
+    smearing: Literal['cold', 'gaussian', 'mv', 'mp', 'fd']
+    degauss: Annotated[float, Field(gt=0, le=0.2)]
+    conv_thr_per_atom: Annotated[float, Field(gt=0, le=1e-4)]
+    eos_points: Annotated[int, Field(ge=7, le=21)]
+    eos_range: Annotated[float, Field(gt=0.005, le=0.15)]
+    energy_tolerance: PositiveFloat
+    pressure_tolerance: PositiveFloat
+    tolerances: Tolerances
+
+    @model_validator(mode='after')
+    def _reference_above_scan(self):
+        if self.reference_cutoff <= max(self.cutoffs):
+            raise ValueError(f'reference_cutoff {self.reference_cutoff} must exceed every scanned cutoff')
+        return self
+
+
 def validate_inputs(inputs, _):
     from aiida_mscale.pseudo import ld1
 
@@ -227,8 +263,11 @@ def validate_inputs(inputs, _):
         return str(exception)
     if len(set(elements)) != len(elements):
         return f'elements repeated in {elements}'
-    verification = inputs['verification'].get_dict() if 'verification' in inputs else {}
-    if verification.get('pw') and 'pw_code' not in inputs:
+    try:
+        verification = validate_parameters(VerificationSettings, inputs['verification'].get_dict(), 'verification')
+    except ValueError as exception:
+        return str(exception)
+    if verification.pw and 'pw_code' not in inputs:
         return 'verification with pw.x (protocol moderate/precise) needs `pw_code`'
     label = inputs['family_label'].value
     if orm.QueryBuilder().append(orm.Group, filters={'label': label}).count():
