@@ -291,9 +291,11 @@ def _emt_copper_set():
     return TrainingSetData.from_ase(images)
 
 
-def test_training_script_writes_checkpoints(tmp_path, aiida_profile):
+def test_training_script_writes_checkpoints(tmp_path, aiida_profile, monkeypatch):
     """The script (motep in-process) writes checkpoint.mtp every `checkpoint_every` iterations, readable."""
     import json
+
+    monkeypatch.chdir(tmp_path)  # motep writes its own intermediate_*.mtp into the working directory
 
     from aiida_mscale.data.mtp_potential import MtpPotentialData
     from aiida_mscale.mtp.potential_file import read_mtp

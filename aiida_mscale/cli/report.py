@@ -423,6 +423,34 @@ def plot_transport(workchain, output_dir: pathlib.Path) -> list[pathlib.Path]:
 
 
 # ---------------------------------------------------------------------------------- command
+@register('aiida.workflows:mscale.active_learning')
+def plot_active_learning(workchain, output_dir: pathlib.Path) -> list[pathlib.Path]:
+    """Learning curve, max grade per state point per iteration, and the guest fractions x visited by GCMC."""
+    from aiida_mscale.plotting.active_learning import draw_coverage, draw_learning_curve, draw_max_grades
+
+    outputs = workchain.outputs
+    paths = []
+    if 'learning_curve' in outputs:
+        curve = {name: outputs.learning_curve.get_array(name) for name in outputs.learning_curve.get_arraynames()}
+        paths.append(_save(draw_learning_curve(curve), output_dir / 'learning_curve.png'))
+        paths.append(
+            _save(
+                draw_max_grades(
+                    curve['iteration'],
+                    curve['max_grade'],
+                    curve['state_points'],
+                    select_threshold=workchain.inputs.select_threshold.value,
+                    break_threshold=workchain.inputs.break_threshold.value,
+                ),
+                output_dir / 'max_grade.png',
+            )
+        )
+    if 'coverage' in outputs:
+        coverage = {name: outputs.coverage.get_array(name) for name in outputs.coverage.get_arraynames()}
+        paths.append(_save(draw_coverage(coverage, workchain.inputs.guest.value), output_dir / 'coverage.png'))
+    return paths
+
+
 @cmd_root.command('report')
 @click.argument('identifier')
 @click.option(

@@ -14,6 +14,7 @@ from the directories of the ``LAMMPS_PLUGIN_PATH`` environment variable, which t
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -116,6 +117,16 @@ class MdParameters(ParameterModel):
     def _gcmc_seed(self):
         if self.gcmc is not None and self.seed == 2**31 - 1:
             raise ValueError('with GCMC the seed must be below 2**31 - 1 (GCMC uses seed + 1)')
+        if self.gcmc is not None and self.extrapolation is not None:
+            # fix gcmc runs at steps 1, 1 + every, 1 + 2 every, ... and evaluates every trial move with the pair
+            # style; pair_style mtp grades every evaluation at a grading step (multiples of its `every`), so a
+            # trial (e.g. a deleted atom, kept with an empty neighbourhood) would be graded, saved, and could stop
+            # the run. 1 + k n_gcmc is never a multiple of n_grade when gcd(n_gcmc, n_grade) > 1.
+            if math.gcd(self.gcmc.every, self.extrapolation.every) == 1:
+                raise ValueError(
+                    f'gcmc.every ({self.gcmc.every}) and extrapolation.every ({self.extrapolation.every}) need a '
+                    'common factor (e.g. both even): otherwise fix gcmc trial moves get graded'
+                )
         return self
 
 

@@ -1,0 +1,1 @@
+"""Matplotlib figures drawn by ``aiida-mscale report`` (object API, no display needed)."""

@@ -1,0 +1,92 @@
+"""ActiveLearningWorkChain refuses bad input before anything runs, with a message naming the problem."""
+
+import pytest
+from ase.build import bulk
+
+from tests.test_active_learning import OPTIONS, OVERRIDES, _codes, _host
+
+
+@pytest.fixture(scope='module')
+def codes(pw_code, mtp_train_code, mtp_select_code, lammps_code):
+    return _codes(pw_code, mtp_train_code, mtp_select_code, lammps_code)
+
+
+def _builder(codes, structure=None, guest='Li', **overrides):
+    from aiida_mscale.workflows.active_learning import ActiveLearningWorkChain
+
+    return ActiveLearningWorkChain.get_builder_from_protocol(
+        codes, structure or _host(), guest, protocol='fast', overrides={**OVERRIDES, **overrides}, options=OPTIONS
+    )
+
+
+def _refused(builder, message):
+    from aiida import orm
+    from aiida.engine import run
+
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    with pytest.raises(ValueError, match=message):
+        run(builder)
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before  # nothing ran
+
+
+def test_guest_not_in_the_structure(codes):
+    with pytest.raises(ValueError, match=r"`guest` 'Na' is not an element of the structure \(it has \['Li', 'O'\]\)"):
+        _builder(codes, guest='Na')
+    builder = _builder(codes)
+    from aiida import orm
+
+    builder.guest = orm.Str('Na')
+    _refused(builder, r"`guest` 'Na' is not an element of the structure")
+
+
+def test_guest_not_in_the_pseudo_family(codes):
+    from aiida import orm
+
+    magnesia = orm.StructureData(ase=bulk('MgO', 'rocksalt', a=4.21, cubic=True))
+    with pytest.raises(ValueError, match=r"species \['Mg'\] have no pseudopotential in family"):
+        _builder(codes, structure=magnesia, guest='Mg')
+    builder = _builder(codes)
+    builder.dft.pw_base.pw.pseudos = {'O': builder.dft.pw_base.pw.pseudos['O']}
+    _refused(builder, r"`guest` 'Li' has no pseudopotential \(pseudos given for \['O'\]\)")
+
+
+def test_empty_mu_grid(codes):
+    from aiida import orm
+
+    builder = _builder(codes)
+    builder.mu = orm.List([])
+    _refused(builder, '`mu`: the grid of guest chemical potentials is empty')
+    builder = _builder(codes, mu_offsets=[])
+    _refused(builder, '`mu_offsets`: the grid of guest chemical potentials is empty')
+
+
+def test_select_threshold_above_break_threshold(codes):
+    builder = _builder(codes, select_threshold=12.0, break_threshold=10.0)
+    _refused(builder, 'need 1 <= select_threshold <= break_threshold, got select_threshold=12.0, break_threshold=10.0')
+    builder = _builder(codes, select_threshold=0.5)
+    _refused(builder, 'need 1 <= select_threshold')
+
+
+def test_previous_that_is_not_an_active_learning_run(codes, pw_code):
+    from aiida import orm
+
+    from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
+
+    other = orm.WorkChainNode(process_type=DftLabelingWorkChain.build_process_type()).store()
+    builder = _builder(codes)
+    builder.previous = other
+    _refused(builder, r'`previous` <\d+> is a aiida.workflows:mscale.dft_labeling, not an ActiveLearningWorkChain')
+    with pytest.raises(ValueError, match="'previous' is not of the right type"):  # a data node is not a run
+        builder.previous = orm.Int(5)
+    builder.previous = orm.Str('00000000-0000-4000-8000-000000000000')
+    _refused(builder, '`previous`: no node with UUID')
+
+
+def test_codes_of_the_wrong_plugin(codes):
+    with pytest.raises(ValueError, match=r'the `lammps` code `pw@localhost` is for plugin `quantumespresso.pw`'):
+        _builder({**codes, 'lammps': codes['pw']})
+    with pytest.raises(ValueError, match='`codes` has no `mtp_select` code'):
+        _builder({key: code for key, code in codes.items() if key != 'mtp_select'})
+    builder = _builder(codes)
+    builder.train.mtp.code = codes['mtp_select']
+    _refused(builder, r'code `mtp-select@localhost-mpich` is for plugin `mscale.mtp.select`')
