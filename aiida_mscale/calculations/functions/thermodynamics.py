@@ -1,0 +1,305 @@
+"""Calculation functions of MD production and thermodynamics: each result a node linked to what made it.
+
+The numerical work is in the pure modules :mod:`aiida_mscale.analysis.voltage`, :mod:`~aiida_mscale.analysis.elastic`,
+:mod:`~aiida_mscale.analysis.adhesion` and :mod:`~aiida_mscale.analysis.state_points`; these functions read
+nodes into plain numbers, call them and store the results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+__all__ = [
+    'adhesion_energies',
+    'cauchy_stress_from_pw',
+    'compact_trajectory',
+    'configuration_summary',
+    'elastic_constants',
+    'hull_and_voltage_profile',
+    'seeded_ordering',
+    'state_point_averages',
+    'strained_structure',
+    'volume_versus_fraction',
+]
+
+
+# ------------------------------------------------------------------------------------------------ MD production
+def guest_sites(structure: orm.StructureData, guest: str) -> list[int]:
+    """Indices of the sites of ``structure`` occupied by ``guest``."""
+    return [k for k, site in enumerate(structure.sites) if structure.get_kind(site.kind_name).symbol == guest]
+
+
+@calcfunction
+def seeded_ordering(host: orm.StructureData, guest: orm.Str, fraction: orm.Float, seed: orm.Int) -> orm.StructureData:
+    """The host with a random subset of its guest sites kept, ``round(x n_sites)`` of them (numpy's default
+    generator seeded with ``seed``). The node's ``extras`` are not used: ``description`` says ``x = kept/n_sites``.
+    """
+    sites = guest_sites(host, guest.value)
+    keep = int(round(fraction.value * len(sites)))
+    rng = np.random.default_rng(seed.value)
+    removed = set(rng.choice(sites, size=len(sites) - keep, replace=False).tolist()) if keep < len(sites) else set()
+    atoms = host.get_ase()
+    del atoms[sorted(removed)]
+    result = orm.StructureData(ase=atoms)
+    result.description = f'x = {keep}/{len(sites)} {guest.value} sites, ordering seed {seed.value}'
+    return result
+
+
+def _frame_cells(trajectory) -> np.ndarray:
+    return np.array([np.asarray(trajectory.get_step_data(k).cell, dtype=float) for k in range(trajectory.number_steps)])
+
+
+@calcfunction
+def state_point_averages(
+    thermo: orm.ArrayData, npt_thermo: orm.ArrayData, npt_trajectory: orm.Data, settings: orm.Dict
+) -> orm.Dict:
+    """Block-averaged volume [Angstrom^3], lattice parameters [Angstrom, degree], temperature [K], potential energy
+    [eV] and the composition of a state point.
+
+    :param thermo: the production run's thermodynamic series (temperature, potential energy).
+    :param npt_thermo: the series of the NPT run the volume comes from: the production run if it is NPT, else
+        the NPT equilibration (of which the second half is used).
+    :param npt_trajectory: the frames of that NPT run (cells -> lattice parameters; last frame -> composition).
+    :param settings: ``n_blocks``, ``guest``, ``n_sites`` (guest sites of the host), ``source``
+        (``production`` or ``equilibration``).
+    """
+    from aiida_mscale.analysis.state_points import block_average, lattice_parameters
+
+    s = settings.get_dict()
+    n_blocks = int(s['n_blocks'])
+    half = s['source'] == 'equilibration'
+    result = {'n_blocks': n_blocks, 'volume_source': s['source'], **s.get('state_point', {})}
+    result['target_x'] = result.pop('x', None)
+    volume = npt_thermo.get_array('vol')
+    result['volume'], result['volume_error'] = block_average(volume[len(volume) // 2 :] if half else volume, n_blocks)
+    for name, key in (('temperature', 'temp'), ('potential_energy', 'pe')):
+        result[name], result[f'{name}_error'] = block_average(thermo.get_array(key), n_blocks)
+    cells = _frame_cells(npt_trajectory)
+    if half:
+        cells = cells[len(cells) // 2 :]
+    parameters = [lattice_parameters(cell) for cell in cells]
+    blocks = min(n_blocks, len(cells))
+    lattice, errors = {}, {}
+    for name in ('a', 'b', 'c', 'alpha', 'beta', 'gamma'):
+        series = [p[name] for p in parameters]
+        if blocks >= 2:
+            lattice[name], errors[name] = block_average(series, blocks)
+        else:
+            lattice[name], errors[name] = float(np.mean(series)), 0.0
+    result['lattice'], result['lattice_error'] = lattice, errors
+    result['cell'] = cells.mean(axis=0).tolist()
+    symbols = npt_trajectory.get_step_data(npt_trajectory.number_steps - 1).atom_fields['element']
+    counts = {str(e): int(n) for e, n in zip(*np.unique(symbols, return_counts=True))}
+    result['composition'] = counts
+    result['x'] = counts.get(s['guest'], 0) / s['n_sites']
+    result['units'] = {'volume': 'Angstrom^3', 'lattice': 'Angstrom, degree', 'temperature': 'K', 'energy': 'eV'}
+    return orm.Dict(result)
+
+
+@calcfunction
+def compact_trajectory(trajectory: orm.Data, parameters: orm.Dict, storage: orm.Dict) -> dict:
+    """The stored trajectory of a state point: every ``stride``-th frame, the ``species`` asked for (all if None),
+    unwrapped positions [Angstrom] in float32 (``float32: true``) or float64, cells, steps and times [ps].
+
+    ``parameters`` are the MD parameters of the production run (their ``temperature`` [K] and ``timestep`` [ps]
+    are what :class:`~aiida_mscale.workflows.transport.TransportAnalysisWorkChain` reads from a trajectory's
+    creator). Returns ``trajectory`` (TrajectoryData) and ``storage`` (Dict: stored and raw sizes in bytes).
+    """
+    from aiida_mscale.lammps.inputs import DEFAULTS
+
+    md = {**DEFAULTS, **parameters.get_dict()}
+    s = storage.get_dict()
+    stride = int(s.get('stride', 1))
+    species = s.get('species')
+    dtype = np.float32 if s.get('float32', True) else np.float64
+    steps = np.asarray(trajectory.time_steps, dtype=int)[::stride]
+    positions, cells, symbols = [], [], None
+    for k in range(0, trajectory.number_steps, stride):
+        data = trajectory.get_step_data(k)
+        fields = data.atom_fields
+        order = np.argsort(np.asarray(fields['id'], dtype=int))
+        cell = np.asarray(data.cell, dtype=float)
+        xyz = np.column_stack([np.asarray(fields[c], dtype=float) for c in ('x', 'y', 'z')])[order]
+        if all(c in fields for c in ('ix', 'iy', 'iz')):
+            xyz += np.column_stack([np.asarray(fields[c], dtype=float) for c in ('ix', 'iy', 'iz')])[order] @ cell
+        elements = np.asarray(fields['element'])[order]
+        mask = np.ones(len(elements), bool) if not species else np.isin(elements, species)
+        if symbols is None:
+            symbols = [str(e) for e in elements[mask]]
+        positions.append(xyz[mask])
+        cells.append(cell)
+    positions = np.array(positions)
+    cells = np.array(cells)
+    times = steps.astype(float) * float(md['timestep'])
+    node = orm.TrajectoryData()
+    node.set_trajectory(symbols, positions, stepids=steps, cells=cells, times=times, pbc=(True, True, True))
+    node.set_array('positions', positions.astype(dtype))
+    node.set_array('cells', cells.astype(dtype))
+    node.base.attributes.set('unwrapped', True)
+    node.base.attributes.set('precision', 'float32' if dtype is np.float32 else 'float64')
+    stored = sum(node.get_array(name).nbytes for name in node.get_arraynames())
+    raw = (
+        trajectory.base.repository.get_object_size(trajectory.base.attributes.get('trajectory_filename'))
+        if hasattr(trajectory.base.repository, 'get_object_size')
+        else None
+    )
+    report = {
+        'stored_bytes': int(stored),
+        'frames': int(len(steps)),
+        'atoms': len(symbols),
+        'species': sorted(set(symbols)),
+        'precision': node.base.attributes.get('precision'),
+        'stride': stride,
+        'raw_trajectory_bytes': int(raw) if raw is not None else None,
+    }
+    return {'trajectory': node, 'storage': orm.Dict(report)}
+
+
+# ------------------------------------------------------------------------------------------------ thermodynamics
+@calcfunction
+def hull_and_voltage_profile(guest: orm.Str, guest_reference: orm.Dict, settings: orm.Dict, **configurations) -> dict:
+    """Formation energies, convex hull, voltage profile V(x) with its band and the average voltage.
+
+    :param guest_reference: ``energy`` [eV] and ``number_of_atoms`` of the guest's relaxed elemental crystal.
+    :param settings: ``energy_rmse`` [eV/atom] (band; 0 for none) and ``n_sites`` ({label: guest sites}).
+    :param configurations: ``{label: Dict}`` with ``energy`` [eV] and ``composition`` ({element: count}), one
+        per relaxed configuration.
+    Outputs (each a node): ``formation_energies`` (Dict), ``hull`` (Dict), ``voltage_profile`` (ArrayData ``x``,
+    ``voltage`` [V], ``voltage_error`` [V]; a step curve), ``voltage_steps`` (Dict), ``average_voltage`` (Float, V).
+    """
+    from aiida_mscale.analysis.voltage import hull_and_voltage
+
+    s = settings.get_dict()
+    reference = guest_reference.get_dict()
+    mu = reference['energy'] / reference['number_of_atoms']
+    entries = [
+        {
+            'label': label,
+            'composition': node['composition'],
+            'energy': node['energy'],
+            'n_sites': s['n_sites'][label],
+        }
+        for label, node in configurations.items()
+    ]
+    result = hull_and_voltage(entries, guest.value, mu, float(s.get('energy_rmse', 0.0)))
+    profile = orm.ArrayData()
+    for name in ('x', 'voltage', 'voltage_error'):
+        profile.set_array(name, np.asarray(result[name], dtype=float))
+    profile.base.attributes.set('units', {'x': 'guest fraction', 'voltage': 'V', 'voltage_error': 'V'})
+    return {
+        'formation_energies': orm.Dict(
+            {
+                'guest': guest.value,
+                'mu_guest': mu,
+                'units': 'eV per guest site (formation), eV/atom (e_above_hull)',
+                'configurations': result['configurations'],
+            }
+        ),
+        'hull': orm.Dict(result['hull']),
+        'voltage_profile': profile,
+        'voltage_steps': orm.Dict({'steps': result['steps'], 'energy_rmse': result['energy_rmse']}),
+        'average_voltage': orm.Float(result['average_voltage']),
+    }
+
+
+@calcfunction
+def strained_structure(structure: orm.StructureData, component: orm.Int, strain: orm.Float) -> orm.StructureData:
+    """``structure`` deformed by the Voigt strain ``component`` (1..6) of magnitude ``strain`` (atoms follow)."""
+    from aiida_mscale.analysis.elastic import strained_cell
+
+    atoms = structure.get_ase()
+    atoms.set_cell(strained_cell(atoms.cell.array, component.value, strain.value), scale_atoms=True)
+    return orm.StructureData(ase=atoms)
+
+
+@calcfunction
+def elastic_constants(settings: orm.Dict, **stresses) -> dict:
+    """C_ij [GPa] by stress-strain and the Voigt-Reuss-Hill moduli with the Born stability check.
+
+    :param settings: ``points``: ``{key: [component, strain]}`` naming each stress input.
+    :param stresses: ``{key: ArrayData}`` with the 3x3 Cauchy stress [GPa] (array ``stress``) of each strain.
+    Outputs: ``elastic_tensor`` (ArrayData ``C``, 6x6 GPa, Voigt order xx yy zz yz xz xy) and ``elastic_moduli``.
+    """
+    from aiida_mscale.analysis.elastic import elastic_moduli, elastic_tensor
+
+    points = settings.get_dict()['points']
+    data = {(int(c), float(s)): stresses[key].get_array('stress') for key, (c, s) in points.items()}
+    tensor = elastic_tensor(data)
+    moduli = elastic_moduli(tensor['C'])
+    node = orm.ArrayData()
+    node.set_array('C', np.asarray(tensor['C']))
+    node.set_array('C_raw', np.asarray(tensor['C_raw']))
+    node.base.attributes.set('units', 'GPa')
+    node.base.attributes.set('voigt_order', ['xx', 'yy', 'zz', 'yz', 'xz', 'xy'])
+    moduli.update({'asymmetry': tensor['asymmetry'], 'fit_residual': tensor['fit_residual']})
+    return {'elastic_tensor': node, 'elastic_moduli': orm.Dict(moduli)}
+
+
+@calcfunction
+def volume_versus_fraction(settings: orm.Dict, **state_points) -> dict:
+    """V(x), lattice parameters vs x, relative volume change and detected transformations, at one temperature.
+
+    :param settings: ``symprec`` [Angstrom], ``angle_tolerance`` [degree], ``jump_tolerance`` (relative).
+    :param state_points: ``{label: Dict}`` outputs of :func:`state_point_averages` (``x``, ``volume``, ...).
+    Outputs: ``volume_trend`` (Dict) and ``volume_curve`` (ArrayData: x, volume, volume_error, a, b, c).
+    """
+    from aiida_mscale.analysis.state_points import volume_trend
+
+    s = settings.get_dict()
+    points = [node.get_dict() for node in state_points.values()]
+    result = volume_trend(
+        points,
+        symprec=float(s.get('symprec', 0.05)),
+        angle_tolerance=float(s.get('angle_tolerance', 1.0)),
+        jump_tolerance=float(s.get('jump_tolerance', 0.01)),
+    )
+    curve = orm.ArrayData()
+    curve.set_array('x', np.asarray(result['x'], dtype=float))
+    curve.set_array('volume', np.asarray(result['volume'], dtype=float))
+    curve.set_array('volume_error', np.asarray(result['volume_error'], dtype=float))
+    for name in ('a', 'b', 'c'):
+        curve.set_array(name, np.asarray(result['lattice'][name], dtype=float))
+    return {'volume_trend': orm.Dict(result), 'volume_curve': curve}
+
+
+@calcfunction
+def configuration_summary(energy: orm.Float, structure: orm.StructureData) -> orm.Dict:
+    """Energy [eV], composition ({element: count}) and number of atoms of a relaxed configuration."""
+    symbols = [structure.get_kind(site.kind_name).symbol for site in structure.sites]
+    composition = {s: symbols.count(s) for s in sorted(set(symbols))}
+    return orm.Dict({'energy': energy.value, 'composition': composition, 'number_of_atoms': len(symbols)})
+
+
+@calcfunction
+def cauchy_stress_from_pw(output_trajectory: orm.TrajectoryData) -> orm.ArrayData:
+    """The last stress of a pw.x run as the Cauchy stress [GPa], tensile positive: pw.x prints (and
+    aiida-quantumespresso stores) the negative of it (P = trace/3 positive in compression)."""
+    stress = -np.asarray(output_trajectory.get_array('stress')[-1], dtype=float)
+    node = orm.ArrayData()
+    node.set_array('stress', stress)
+    node.base.attributes.set('units', 'GPa')
+    node.base.attributes.set('sign_convention', 'Cauchy stress, tensile positive')
+    return node
+
+
+@calcfunction
+def adhesion_energies(**kwargs) -> orm.Dict:
+    """W_sep (and interfacial energy with bulk_1/bulk_2) from the relaxed energies and structures."""
+    from aiida_mscale.analysis.adhesion import work_of_separation as compute
+
+    energies = {k[len('energy_') :]: v.value for k, v in kwargs.items() if k.startswith('energy_')}
+    structures = {k[len('structure_') :]: v for k, v in kwargs.items() if k.startswith('structure_')}
+    counts = {k: len(structures[k].sites) for k in ('slab_1', 'slab_2')}
+    bulk = None
+    if 'bulk_1' in energies:
+        bulk = {f'slab_{i}': energies[f'bulk_{i}'] / len(structures[f'bulk_{i}'].sites) for i in (1, 2)}
+    return orm.Dict(
+        compute(
+            {k: energies[k] for k in ('slab_1', 'slab_2', 'interface')},
+            np.asarray(structures['interface'].cell),
+            atom_counts=counts,
+            bulk_energies=bulk,
+        )
+    )
