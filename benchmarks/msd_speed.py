@@ -1,9 +1,16 @@
-"""MSD and diffusivity: aiida_mscale.analysis against a direct O(N^2) MSD and pymatgen-analysis-diffusion.
+"""MSD and diffusivity: aiida_mscale.analysis against a direct O(N^2) MSD, pymatgen-analysis-diffusion and kinisi.
 
 The same random-walk data for every method, each in its own process so that peak memory (max RSS) is its own.
 All three run on the same data at a medium size (ratios measured in the same run); the full target,
 10^4 atoms x 10^4 frames, is run for aiida_mscale, and the others are scaled to it by their cost models
 (stated in the output). Target (issue 4): at least as fast as the fastest, memory not growing as frames^2.
+
+Uncertainty (issue 11): on the same anisotropic random walks, wrapped into a triclinic cell, D and its 1-sigma from
+aiida_mscale's generalised least squares (the default), its block estimator (kept as a check) and kinisi (Bayesian
+regression with the covariance of freely diffusing particles; McCluskey, Coles, Morgan, J. Chem. Theory Comput.,
+doi:10.1021/acs.jctc.4c01249), all over the same lag window. Printed: median sigma, its ratio to kinisi's (target:
+<= 1.3), the coverage of the 1-sigma interval (~68 % if calibrated) and the mean D / D_true. kinisi is optional
+(the ``bench`` extra); without it the comparison says so and is skipped.
 
 Run: ``make bench`` (or ``python benchmarks/msd_speed.py [--quick]``).
 """
@@ -75,6 +82,69 @@ def measure(method: str, n_atoms: int, n_frames: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+ANISOTROPIC_D = (0.05, 0.1, 0.2)  # A^2/ps along the Cartesian axes
+TRICLINIC = np.array([[10.0, 0.0, 0.0], [3.0, 9.0, 0.0], [2.0, 1.5, 11.0]])
+
+
+def uncertainty_comparison(n_walks: int, n_frames: int = 400, n_atoms: int = 16, dt: float = 0.1) -> None:
+    """D and sigma of aiida_mscale (GLS and blocks) and kinisi on the same wrapped triclinic anisotropic walks."""
+    from aiida_mscale.analysis.diffusion import tracer_diffusivity
+
+    try:
+        import scipp as sc
+        from ase import Atoms
+        from kinisi.analyze import DiffusionAnalyzer
+    except ImportError:
+        print('\nkinisi is not installed (pip install kinisi, or the `bench` extra): uncertainty comparison skipped')
+        return
+    rng = np.random.default_rng(11)
+    d_true = float(np.mean(ANISOTROPIC_D))
+    t = np.arange(n_frames) * dt
+    window = (0.02 * t[-1], 0.45 * t[-1])  # the same for all three (fits in each of 2 blocks)
+    m0, m1 = int(np.ceil(window[0] / dt - 1e-9)), int(np.floor(window[1] / dt + 1e-9))
+    rows = {'gls': [], 'block': [], 'kinisi': []}
+    seconds = dict.fromkeys(rows, 0.0)
+    for _ in range(n_walks):
+        steps = rng.normal(size=(n_frames - 1, n_atoms, 3)) * np.sqrt(2 * np.asarray(ANISOTROPIC_D) * dt)
+        x = np.concatenate([rng.uniform(size=(1, n_atoms, 3)) @ TRICLINIC, steps]).cumsum(axis=0)
+        frac = x @ np.linalg.inv(TRICLINIC)
+        wrapped = (frac - np.floor(frac)) @ TRICLINIC
+        for method in ('gls', 'block'):
+            start = time.perf_counter()
+            r = tracer_diffusivity(wrapped, t, cells=TRICLINIC, fit_window=window, method=method, n_blocks=2)
+            seconds[method] += time.perf_counter() - start
+            rows[method].append((r.D_A2_ps, r.D_A2_ps_err))
+        start = time.perf_counter()
+        frames = [Atoms(f'Li{n_atoms}', positions=p, cell=TRICLINIC, pbc=True) for p in wrapped]
+        analyzer = DiffusionAnalyzer.from_ase(
+            frames,
+            specie='Li',
+            time_step=sc.scalar(dt, unit='ps'),
+            step_skip=sc.scalar(1),
+            dt=sc.arange('time interval', 1.0, m1 + 1.0, unit='ps') * dt,
+            progress=False,
+        )
+        analyzer.diffusion(sc.scalar(m0 * dt, unit='ps'), progress=False, random_state=np.random.RandomState(0))
+        samples = sc.to_unit(analyzer.D, 'angstrom**2/ps').values
+        seconds['kinisi'] += time.perf_counter() - start
+        rows['kinisi'].append((float(np.mean(samples)), float(np.std(samples))))
+    print(
+        f'\nuncertainty of D: {n_walks} walks, {n_atoms} atoms x {n_frames} frames, D = {ANISOTROPIC_D} A^2/ps along '
+        f'x, y, z, wrapped triclinic cell, fit window {window[0]:.2f}..{window[1]:.2f} ps for all'
+    )
+    print(f'{"estimator":>10} {"D/D_true":>9} {"median sigma":>13} {"sigma/kinisi":>13} {"coverage":>9} {"seconds":>8}')
+    kinisi_sigma = np.median([r[1] for r in rows['kinisi']])
+    for name, values in rows.items():
+        v = np.array(values)
+        sigma = np.median(v[:, 1])
+        cover = np.mean(np.abs(v[:, 0] - d_true) < v[:, 1])
+        print(
+            f'{name:>10} {v[:, 0].mean() / d_true:>9.3f} {sigma:>13.5f} {sigma / kinisi_sigma:>13.2f} {cover:>9.2f} '
+            f'{seconds[name]:>8.1f}'
+        )
+    print('target: median sigma of the GLS estimator <= 1.3 x kinisi at ~68 % coverage (block: 2 blocks)')
+
+
 def main(quick: bool = False) -> None:
     full = (1000, 2000) if quick else (10_000, 10_000)
     same = (200, 1000) if quick else (1000, 5000)
@@ -108,6 +178,7 @@ def main(quick: bool = False) -> None:
         f'{ours_full["peak_MB"]:.0f} MB for {full[0] * full[1] * 24 / 1e6:.0f} MB of positions (no frames^2 array); '
         f'direct ~{direct_full:.0f} s, pymatgen ~{pmg_full:.0f} s (scaled from the same-data run by their cost models)'
     )
+    uncertainty_comparison(4 if quick else 20)
 
 
 if __name__ == '__main__':
