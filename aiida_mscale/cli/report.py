@@ -206,11 +206,14 @@ def plot_electrode(workchain, output_dir: pathlib.Path) -> list[pathlib.Path]:
 
     prefix = f'{workchain.pk}_'
     outputs = workchain.outputs
-    calcs = {
-        triple.link_label: triple.node
-        for triple in workchain.base.links.get_outgoing(node_class=orm.CalcJobNode, link_type=LinkType.CALL_CALC).all()
-        if triple.node.is_finished_ok
-    }
+    calcs = {}
+    for triple in workchain.base.links.get_outgoing(link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK)).all():
+        node = triple.node
+        if isinstance(node, orm.WorkflowNode):  # a restart wrapper (ContinuumBaseWorkChain): its last calculation
+            done = [c for c in node.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes() if c.is_finished_ok]
+            node = max(done, key=lambda c: c.ctime) if done else None
+        if isinstance(node, orm.CalcJobNode) and node.is_finished_ok:
+            calcs[triple.link_label] = node
     paths = []
     for model in ('particle_diffusion', 'porous_electrode'):
         if model in calcs:

@@ -49,3 +49,6 @@ def cmd_setup(profile, check):
 
 
 from aiida_mscale.cli import report  # noqa: E402, F401  (registers `aiida-mscale report` on cmd_root)
+
+# isort: split
+from aiida_mscale.cli import export, launch, query, status  # noqa: E402, F401  (register themselves on cmd_root)

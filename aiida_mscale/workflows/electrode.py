@@ -1,14 +1,26 @@
 """``ElectrodeWorkChain``: continuum electrode models driven by D(x) and OCV(x), with the predictions as nodes.
 
 From the concentration-dependent diffusivity D(x) and open-circuit voltage OCV(x) (``ArrayData``, given by
-the user or produced upstream), it runs the requested :class:`ContinuumCalculation` models concurrently and
-gathers, each with a calcfunction so it stays in the provenance graph:
+the user or produced upstream) and the material's properties (inputs, never protocol values), it runs the
+requested continuum models concurrently, each as a :class:`ContinuumBaseWorkChain` (a :class:`ContinuumCalculation`
+restarted with a smaller time step, then a finer mesh, when it does not converge), and gathers, each with a
+calcfunction so it stays in the provenance graph:
 
 - ``rate_capability``: delivered capacity against C-rate of a single particle (``particle_diffusion``);
 - ``electrode_rate_capability``: the same at electrode scale (``porous_electrode``, pseudo-2-D);
 - ``phase_boundary``: phase-boundary (front) position against time of a phase-field particle (``phase_field``);
 - ``effective_diffusivity``: D_eff(grain size, T) of a Voronoi polycrystal (``polycrystal``), with the
-  Hashin-Shtrikman bounds and the apparent activation energy per grain size.
+  Hashin-Shtrikman bounds and the apparent activation energy per grain size;
+- with the ``uncertainty`` input, an ensemble of seeded draws of D(x) and OCV(x) (their sigmas ``D_sigma`` and
+  ``V_sigma`` are arrays of the same ``ArrayData``) and the bands of the curves: ``rate_capability_band``,
+  ``voltage_band`` (and ``electrode_*`` for the porous electrode). The draw model is documented in
+  :mod:`aiida_mscale.calculations.functions.electrode`.
+
+What is an input and what is a protocol value: the protocol (``protocols/electrode.yaml``) holds numerical
+resolution only (mesh, time steps). The material (particle radius and c_max, exchange current and transfer
+coefficient, temperature, electrode/separator/electrolyte, interface width, grain-boundary parameters: see
+:data:`MATERIAL_KEYS`) and the experiment (window, C-rates, cut-off voltage, phase-field driving) are inputs; a
+missing one is refused before anything runs, naming the key, never filled in by a default.
 """
 
 from __future__ import annotations
@@ -18,13 +30,28 @@ import pathlib
 
 import numpy as np
 from aiida import orm
-from aiida.engine import ToContext, WorkChain, calcfunction
+from aiida.engine import ToContext, WorkChain
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
-from aiida_mscale.calculations.continuum import ContinuumCalculation, check_model_inputs, read_table
+from aiida_mscale.calculations.continuum import check_model_inputs, non_monotonic, read_table
+from aiida_mscale.calculations.functions.electrode import (
+    SIGMA_ARRAYS,
+    UncertaintySettings,
+    draw_tables,
+    effective_diffusivity_table,
+    ensemble_draws,
+    phase_boundary_trajectory,
+    polycrystal_diffusivities,
+    rate_capability_band,
+    rate_capability_table,
+    read_sigma,
+    uses_table,
+    voltage_band,
+)
 from aiida_mscale.continuum import MODELS
+from aiida_mscale.schema import validate_parameters
+from aiida_mscale.workflows.continuum_base import ContinuumBaseWorkChain
 
-BOLTZMANN_EV = 8.617333262e-5  # eV/K
 #: keys of the `cell` input that each model reads
 CELL_KEYS = {
     'particle_diffusion': ('particle', 'x_initial', 'x_final', 'c_rates', 'cutoff_voltage', 'temperature', 'kinetics'),
@@ -45,8 +72,59 @@ CELL_KEYS = {
 }
 #: the Dict inputs that compose the solver parameters (arguments of :func:`model_parameters`)
 DICT_INPUTS = ('cell', 'phase_field', 'polycrystal', 'resolution')
-#: Arrhenius parameters whose prefactor is taken from the D(x) table: D(T_ref) = factor * D(x)
-TABLE_ARRHENIUS_KEYS = ('Ea', 'x', 'T_ref')
+_PARTICLE = (('cell', 'particle.radius', 'm'), ('cell', 'particle.c_max', 'mol/m^3'))
+_KINETICS = (('cell', 'kinetics.i0', 'A/m^2'), ('cell', 'kinetics.alpha', '-'), ('cell', 'temperature', 'K'))
+_EXPERIMENT = (
+    ('cell', 'x_initial', '-'),
+    ('cell', 'x_final', '-'),
+    ('cell', 'c_rates', '1/h'),
+    ('cell', 'cutoff_voltage', 'V'),
+)
+_ELECTRODE = tuple(
+    ('cell', key, unit)
+    for key, unit in (
+        ('electrode.thickness', 'm'),
+        ('electrode.porosity', '-'),
+        ('electrode.active_fraction', '-'),
+        ('electrode.bruggeman', '-'),
+        ('electrode.sigma', 'S/m'),
+        ('separator.thickness', 'm'),
+        ('separator.porosity', '-'),
+        ('electrolyte.c0', 'mol/m^3'),
+        ('electrolyte.D', 'm^2/s'),
+        ('electrolyte.kappa', 'S/m'),
+        ('electrolyte.t_plus', '-'),
+    )
+)
+#: what each model needs from the user (input, dotted key, unit): material physics and the experiment. No protocol
+#: or solver default stands in for any of them: a missing one is refused before anything runs.
+MATERIAL_KEYS = {
+    'particle_diffusion': _PARTICLE + _KINETICS + _EXPERIMENT,
+    'porous_electrode': _PARTICLE + _KINETICS + _EXPERIMENT + _ELECTRODE,
+    'phase_field': _PARTICLE
+    + _KINETICS
+    + (('phase_field', 'interface_width', 'm'), ('phase_field', 'driving', '{type, c_rate, direction}')),
+    'polycrystal': (
+        ('polycrystal', 'grain_sizes', 'm'),
+        ('polycrystal', 'temperatures', 'K'),
+        ('polycrystal', 'gb_width', 'm'),
+        ('polycrystal', 'D_bulk', '{D0, Ea} or {Ea, x, T_ref}'),
+        ('polycrystal', 'D_gb', '{D0, Ea} or {Ea, x, T_ref, factor}'),
+    ),
+}
+
+
+def _has(data: dict, dotted: str) -> bool:
+    for part in dotted.split('.'):
+        if not isinstance(data, dict) or data.get(part) is None:
+            return False
+        data = data[part]
+    return True
+
+
+def missing_material(model: str, given: dict) -> list[str]:
+    """The required keys of ``model`` (``input.key [unit]``) absent from ``given`` (input name -> dict)."""
+    return [f'{name}.{key} [{unit}]' for name, key, unit in MATERIAL_KEYS[model] if not _has(given.get(name, {}), key)]
 
 
 def model_parameters(model: str, cell: dict, phase_field: dict, polycrystal: dict, resolution: dict) -> dict:
@@ -81,93 +159,6 @@ def miscibility_gap(phase_field_parameters: dict, ocv: orm.ArrayData | None) -> 
     return float(omega_rt) > 2.0
 
 
-def uses_table(spec) -> bool:
-    """Whether an Arrhenius specification (D_bulk or D_gb) takes its prefactor from the D(x) table."""
-    return isinstance(spec, dict) and 'D0' not in spec and all(key in spec for key in TABLE_ARRHENIUS_KEYS)
-
-
-# ---------------------------------------------------------------------------------- calcfunctions
-@calcfunction
-def polycrystal_diffusivities(diffusivity: orm.ArrayData, parameters: orm.Dict) -> orm.Dict:
-    """Polycrystal parameters with D0 of D_bulk / D_gb from the D(x) table: D(T_ref) = factor * D(x).
-
-    D0 = factor * D(x) * exp(Ea / (k_B T_ref)), so D(T) = D0 exp(-Ea / (k_B T)) passes through the
-    tabulated value at T_ref; specifications that already give D0 are passed on unchanged.
-    """
-    x, d = read_table(diffusivity, 'diffusivity')
-    result = parameters.get_dict()
-    for key in ('D_bulk', 'D_gb'):
-        spec = result.get(key)
-        if uses_table(spec):
-            value = float(spec.get('factor', 1.0)) * float(np.interp(float(spec['x']), x, d))
-            d0 = value * float(np.exp(float(spec['Ea']) / (BOLTZMANN_EV * float(spec['T_ref']))))
-            result[key] = {'D0': d0, 'Ea': float(spec['Ea'])}
-    return orm.Dict(result)
-
-
-@calcfunction
-def rate_capability_table(results: orm.Dict) -> orm.ArrayData:
-    """Rate-capability table of a particle or electrode run: ``c_rate`` [1/h] ascending, ``capacity``,
-    ``soc_delivered`` (fraction of the window) and ``termination`` codes; the capacity unit is an attribute."""
-    summary = results.get_dict()
-    table = summary['rate_capability']
-    rates = np.asarray(table['c_rate'], dtype=float)
-    order = np.argsort(rates, kind='stable')
-    out = orm.ArrayData()
-    out.set_array('c_rate', rates[order])
-    out.set_array('capacity', np.asarray(table['capacity'], dtype=float)[order])
-    out.set_array('soc_delivered', np.asarray(table['soc_delivered'], dtype=float)[order])
-    unit = summary.get('units', {}).get('capacity', '')
-    out.base.attributes.set('capacity_unit', unit.replace('_per_', '/'))  # porous_electrode writes mAh_per_g
-    out.base.attributes.set('model', summary.get('model', ''))
-    out.base.attributes.set('termination', [summary['runs'][k].get('termination') for k in order.tolist()])
-    return out
-
-
-@calcfunction
-def phase_boundary_trajectory(arrays: orm.ArrayData, results: orm.Dict) -> orm.ArrayData:
-    """Phase-boundary trajectory: ``time`` [s] against ``front_position`` [m] (and r/R), while a front exists;
-    ``x_mean`` and ``voltage`` [V] at the same times."""
-    time = arrays.get_array('time')
-    front = arrays.get_array('front_position')
-    keep = np.isfinite(front)
-    out = orm.ArrayData()
-    out.set_array('time', time[keep])
-    out.set_array('front_position', front[keep])
-    radius = results.get_dict().get('radius') or float(np.max(arrays.get_array('r')))
-    out.set_array('front_position_relative', front[keep] / radius)
-    for name in ('x_mean', 'voltage'):
-        if name in arrays.get_arraynames():
-            out.set_array(name, arrays.get_array(name)[keep])
-    out.base.attributes.set('radius', radius)
-    out.base.attributes.set('plateau_voltage', results.get_dict().get('plateau_voltage'))
-    return out
-
-
-@calcfunction
-def effective_diffusivity_table(arrays: orm.ArrayData, results: orm.Dict) -> orm.ArrayData:
-    """D_eff(grain size, T) [m^2/s] of the polycrystal with its Hashin-Shtrikman bounds, the GB fraction, the
-    bulk and (model) GB diffusivities per row, and the apparent activation energy [eV] per grain size."""
-    summary = results.get_dict()
-    sizes = arrays.get_array('grain_size')
-    temperatures = arrays.get_array('temperature')
-    shape = (len(sizes), len(temperatures))
-    rows = summary['table']
-    out = orm.ArrayData()
-    out.set_array('grain_size', sizes)
-    out.set_array('temperature', temperatures)
-    out.set_array('D_eff', arrays.get_array('D_eff'))
-    bounds = arrays.get_array('hs_bounds')
-    out.set_array('hs_lower', bounds[..., 0])
-    out.set_array('hs_upper', bounds[..., 1])
-    out.set_array('gb_fraction', arrays.get_array('gb_fraction'))
-    for key in ('D_bulk', 'D_gb', 'D_gb_model'):
-        out.set_array(key, np.asarray([row[key] for row in rows], dtype=float).reshape(shape))
-    out.set_array('band_widened', np.asarray([row['band_widened'] for row in rows], dtype=bool).reshape(shape))
-    out.set_array('E_app', np.asarray(summary['apparent_activation_energy']['E_app'], dtype=float))
-    return out
-
-
 # ---------------------------------------------------------------------------------- validation
 def validate_inputs(inputs, _):
     """Refuse bad input before anything runs, with the ContinuumCalculation's own checks per model."""
@@ -178,17 +169,17 @@ def validate_inputs(inputs, _):
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models or len(set(models)) != len(models):
         return f'`models` must be distinct names from {list(MODELS)}, got {models}'
-    cell, phase_field, polycrystal, resolution = (
-        inputs[key].get_dict() if key in inputs else {} for key in DICT_INPUTS
-    )
+    given = {key: inputs[key].get_dict() if key in inputs else {} for key in DICT_INPUTS}
+    allow = inputs.get('allow_non_monotonic_ocv')
+    allow = allow is not None and allow.value
     for model in models:
-        if model == 'polycrystal' and not polycrystal:
-            return 'model `polycrystal` needs the `polycrystal` input (grain sizes, temperatures, Arrhenius D)'
-        if model == 'phase_field' and not phase_field:
-            return 'model `phase_field` needs the `phase_field` input (interface width, driving, stop condition)'
-        if model != 'polycrystal' and not cell:
-            return f'model `{model}` needs the `cell` input (particle, window, C-rates, cut-off voltage)'
-        parameters = model_parameters(model, cell, phase_field, polycrystal, resolution)
+        missing = missing_material(model, given)
+        if missing:
+            return (
+                f'{model}: the material and the experiment are inputs, not protocol defaults; missing '
+                f'{", ".join(missing)}'
+            )
+        parameters = model_parameters(model, **given)
         if model == 'polycrystal':
             message = _check_arrhenius(parameters, inputs.get('diffusivity'))
             if message:
@@ -196,20 +187,59 @@ def validate_inputs(inputs, _):
         tables = {name: inputs.get(name) for name in ('diffusivity', 'ocv')}
         if model == 'polycrystal':
             tables = {}
-        elif model == 'phase_field' and (phase_field.get('free_energy') or {}).get('type', 'ocv') != 'ocv':
+        elif model == 'phase_field' and (given['phase_field'].get('free_energy') or {}).get('type', 'ocv') != 'ocv':
             tables.pop('ocv')
-        allow = inputs.get('allow_non_monotonic_ocv')
+        if model == 'phase_field' and not miscibility_gap(parameters, tables.get('ocv')):
+            return (
+                'phase_field: the free energy has no miscibility gap (OCV(x) never rises with x, or Omega <= 2 RT), '
+                'so no phase boundary can form: the material is a solid solution; use particle_diffusion'
+            )
         later = model == 'polycrystal' and any(uses_table(parameters.get(key)) for key in ('D_bulk', 'D_gb'))
         message = check_model_inputs(
             model,
             parameters,
             write_xdmf=False,
-            allow_non_monotonic_ocv=allow is not None and allow.value,
+            allow_non_monotonic_ocv=allow,
             solver_checks=not later,  # D_bulk/D_gb from the D(x) table: the solver checks them when it runs
             **tables,
         )
         if message:
             return f'{model}: {message}'
+    if 'uncertainty' in inputs:
+        return _check_uncertainty(inputs, models, allow)
+    return None
+
+
+def _check_uncertainty(inputs, models: list[str], allow_non_monotonic_ocv: bool) -> str | None:
+    """The ensemble settings, the sigma arrays, and every draw's OCV for the single-phase models."""
+    try:
+        settings = validate_parameters(UncertaintySettings, inputs['uncertainty'].get_dict(), 'uncertainty')
+    except ValueError as exception:
+        return str(exception)
+    absent = [m for m in settings.models if m not in models]
+    if absent:
+        return f'uncertainty.models {absent} are not among the `models` run: {models}'
+    sigmas = {}
+    for name in ('diffusivity', 'ocv'):
+        try:
+            sigmas[name] = read_sigma(inputs[name], name)
+        except ValueError as exception:
+            return f'uncertainty: {exception}'
+    if all(sigma is None for sigma in sigmas.values()):
+        return (
+            'uncertainty: neither table carries a sigma; add the array `D_sigma` [m^2/s] to `diffusivity` and/or '
+            '`V_sigma` [V] to `ocv` (same length as `x`)'
+        )
+    if not allow_non_monotonic_ocv and sigmas['ocv'] is not None:
+        for k, draw in enumerate(
+            draw_tables(inputs['diffusivity'], inputs['ocv'], settings.ensemble_size, settings.seed)
+        ):
+            if non_monotonic(draw['V']):
+                return (
+                    f'uncertainty: draw {k} (u = {draw["u"]:.3f}) of OCV(x) + u V_sigma(x) rises and falls, which the '
+                    f'single-phase models {settings.models} refuse: V_sigma varies faster along x than OCV(x) falls; '
+                    'smooth V_sigma or set `allow_non_monotonic_ocv`'
+                )
     return None
 
 
@@ -234,7 +264,7 @@ def _check_arrhenius(parameters: dict, diffusivity: orm.ArrayData | None) -> str
 class ElectrodeWorkChain(ProtocolMixin, WorkChain):
     """Continuum electrode models (particle, phase field, polycrystal, porous electrode) from D(x) and OCV(x).
 
-    Each requested model is one :class:`ContinuumCalculation`; all run at once. The gathered tables are made by
+    Each requested model is one :class:`ContinuumBaseWorkChain`; all run at once. The gathered tables are made by
     calcfunctions from the calculations' outputs, so each links back to the D(x) and OCV(x) nodes (the
     polycrystal's D_eff does when its Arrhenius prefactors come from D(x): ``{'Ea', 'x', 'T_ref'}``).
     A model that fails is reported and the others are still gathered; the work chain then exits with 401.
@@ -244,26 +274,30 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.input('code', valid_type=orm.AbstractCode, help='The continuum code (`fenics@localhost`).')
-        spec.input('diffusivity', valid_type=orm.ArrayData, help='D(x) [m^2/s]: arrays `x`, `D`.')
-        spec.input('ocv', valid_type=orm.ArrayData, help='OCV(x) [V]: arrays `x`, `V`.')
         spec.input(
-            'models',
-            valid_type=orm.List,
-            default=lambda: orm.List(['particle_diffusion', 'phase_field', 'polycrystal', 'porous_electrode']),
-            help=f'The models to run, from {list(MODELS)}.',
+            'diffusivity',
+            valid_type=orm.ArrayData,
+            help='D(x) [m^2/s]: arrays `x`, `D` (and `D_sigma` [m^2/s], its standard deviation, for `uncertainty`).',
         )
+        spec.input(
+            'ocv',
+            valid_type=orm.ArrayData,
+            help='OCV(x) [V]: arrays `x`, `V` (and `V_sigma` [V], its standard deviation, for `uncertainty`).',
+        )
+        spec.input('models', valid_type=orm.List, help=f'The models to run, from {list(MODELS)}.')
         spec.input(
             'cell',
             valid_type=orm.Dict,
             required=False,
-            help='Particle (radius, c_max, density) and electrode/separator/electrolyte geometry, the window '
-            'x_initial -> x_final, `c_rates`, `cutoff_voltage`, temperature, kinetics (solver keys and units).',
+            help='The particle (radius [m], c_max [mol/m^3], density [g/cm^3]), kinetics (i0 [A/m^2], alpha), '
+            'temperature [K], electrode/separator/electrolyte (porous_electrode), and the experiment: window '
+            'x_initial -> x_final, `c_rates` [1/h], `cutoff_voltage` [V]. Required keys: MATERIAL_KEYS.',
         )
         spec.input(
             'phase_field',
             valid_type=orm.Dict,
             required=False,
-            help='Phase-field keys: interface_width, driving, initial, x_end/t_end, dimension, E0, free_energy '
+            help='Phase-field keys: interface_width [m], driving, initial, x_end/t_end, dimension, E0, free_energy '
             '(default: from the `ocv` input).',
         )
         spec.input(
@@ -278,6 +312,13 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
             valid_type=orm.Dict,
             default=lambda: orm.Dict({}),
             help='Per model: `mesh`, `time_stepping` (and other numerical keys) merged into its parameters.',
+        )
+        spec.input(
+            'uncertainty',
+            valid_type=orm.Dict,
+            required=False,
+            help='Ensemble of seeded draws of D(x) and OCV(x) from their sigmas: {ensemble_size (>= 1), seed, models '
+            "(default ['particle_diffusion'])}; draw model: aiida_mscale.calculations.functions.electrode.",
         )
         spec.input('write_xdmf', valid_type=orm.Bool, default=lambda: orm.Bool(False), help='Keep XDMF fields.')
         spec.input(
@@ -305,6 +346,19 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
         spec.output(
             'effective_diffusivity', valid_type=orm.ArrayData, required=False, help='D_eff(grain size, T) and bounds.'
         )
+        for prefix, label in (('', 'Particle'), ('electrode_', 'Electrode')):
+            spec.output(
+                f'{prefix}rate_capability_band',
+                valid_type=orm.ArrayData,
+                required=False,
+                help=f'{label}: capacity vs C-rate over the ensemble (mean, 2.5/97.5 % percentiles, draws).',
+            )
+            spec.output(
+                f'{prefix}voltage_band',
+                valid_type=orm.ArrayData,
+                required=False,
+                help=f'{label}: voltage vs capacity per C-rate over the ensemble (mean, 2.5/97.5 % percentiles).',
+            )
         spec.exit_code(401, 'ERROR_MODEL_FAILED', message='{number} of the continuum models failed: {failures}')
         spec.exit_code(
             402, 'ERROR_NO_PHASE_BOUNDARY', message='The phase-field particle formed no phase boundary: {reason}'
@@ -322,10 +376,13 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
     ):
         """Return a builder for the models on D(x) = ``diffusivity`` and OCV(x) = ``ocv`` with a protocol.
 
+        The protocol sets the numerical resolution only; the material and the experiment come in ``overrides``.
+
         :param code: the continuum code (``mscale.continuum`` plugin) or its label.
         :param protocol: ``fast`` (default), ``moderate`` or ``precise``: mesh and time-step resolution.
-        :param overrides: nested dict overriding the protocol, e.g. ``{'models': [...], 'cell': {'c_rates': [...]},
-            'polycrystal': {...}, 'resolution': {'phase_field': {'mesh': {'n_cells': 150}}}}``.
+        :param overrides: ``{'models': [...], 'cell': {...}, 'phase_field': {...}, 'polycrystal': {...},
+            'uncertainty': {...}, 'allow_non_monotonic_ocv': bool, 'resolution': {model: {...}}}``; the required keys
+            of each model are listed in :data:`MATERIAL_KEYS`.
         :param options: ``metadata.options`` for every ContinuumCalculation.
         """
         if isinstance(code, str):
@@ -335,9 +392,13 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
         builder.code = code
         builder.diffusivity = diffusivity
         builder.ocv = ocv
-        builder.models = orm.List(list(inputs['models']))
+        if 'models' in inputs:
+            builder.models = orm.List(list(inputs['models']))
         for key in DICT_INPUTS:
-            builder[key] = orm.Dict(inputs.get(key, {}))
+            if key in inputs:
+                builder[key] = orm.Dict(inputs[key])
+        if 'uncertainty' in inputs:
+            builder.uncertainty = orm.Dict(inputs['uncertainty'])
         builder.write_xdmf = orm.Bool(inputs.get('write_xdmf', False))
         builder.allow_non_monotonic_ocv = orm.Bool(inputs.get('allow_non_monotonic_ocv', False))
         if options:
@@ -346,52 +407,83 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
 
     # ----------------------------------------------------------------------------- outline
     def setup(self):
-        """Compose the solver parameters of every requested model."""
+        """Compose the solver parameters of every requested model; draw the ensemble's tables, if asked."""
         self.ctx.models = self.inputs.models.get_list()
         given = {key: self.inputs[key].get_dict() if key in self.inputs else {} for key in DICT_INPUTS}
         self.ctx.parameters = {model: model_parameters(model, **given) for model in self.ctx.models}
         self.report(
             f'running {", ".join(self.ctx.models)} on D(x)<{self.inputs.diffusivity.pk}>, OCV(x)<{self.inputs.ocv.pk}>'
         )
+        self.ctx.ensemble = {}
+        if 'uncertainty' in self.inputs:
+            settings = validate_parameters(UncertaintySettings, self.inputs.uncertainty.get_dict(), 'uncertainty')
+            draws = ensemble_draws(
+                self.inputs.diffusivity,
+                self.inputs.ocv,
+                orm.Dict(settings.dump()),
+                metadata={'call_link_label': 'ensemble_draws'},
+            )
+            self.ctx.ensemble = {
+                'models': settings.models,
+                'size': settings.ensemble_size,
+                'tables': [(draws[f'diffusivity_{k}'], draws[f'ocv_{k}']) for k in range(settings.ensemble_size)],
+            }
+            without = [
+                SIGMA_ARRAYS[name]
+                for name in ('diffusivity', 'ocv')
+                if SIGMA_ARRAYS[name] not in self.inputs[name].get_arraynames()
+            ]
+            note = f' (no {" or ".join(without)}: that table is exact)' if without else ''
+            self.report(
+                f'ensemble of {settings.ensemble_size} draws (seed {settings.seed}) for {", ".join(settings.models)}'
+                f'{note}: factors <{draws["factors"].pk}>'
+            )
+
+    def _submit(self, model: str, label: str, diffusivity: orm.ArrayData, ocv: orm.ArrayData):
+        parameters = self.ctx.parameters[model]
+        continuum = {
+            'code': self.inputs.code,
+            'model': orm.Str(model),
+            'write_xdmf': orm.Bool(self.inputs.write_xdmf.value and model != 'porous_electrode'),
+            'metadata': {'options': dict(self.inputs.get('options', {}))},
+        }
+        if model == 'polycrystal':
+            node = orm.Dict(parameters)
+            if any(uses_table(parameters.get(key)) for key in ('D_bulk', 'D_gb')):
+                node = polycrystal_diffusivities(
+                    diffusivity, node, metadata={'call_link_label': 'polycrystal_diffusivities'}
+                )
+            continuum['parameters'] = node
+        else:
+            continuum['parameters'] = orm.Dict(parameters)
+            continuum['diffusivity'] = diffusivity
+            if model != 'phase_field':
+                continuum['allow_non_monotonic_ocv'] = self.inputs.allow_non_monotonic_ocv
+            if model != 'phase_field' or (parameters.get('free_energy') or {}).get('type', 'ocv') == 'ocv':
+                continuum['ocv'] = ocv
+        return self.submit(ContinuumBaseWorkChain, continuum=continuum, metadata={'call_link_label': label})
 
     def run_models(self):
-        """Submit one ContinuumCalculation per model, all at once."""
+        """Submit one ContinuumBaseWorkChain per model (and per model and draw of the ensemble), all at once."""
         running = {}
         for model in self.ctx.models:
-            parameters = self.ctx.parameters[model]
-            inputs = {
-                'code': self.inputs.code,
-                'model': orm.Str(model),
-                'write_xdmf': orm.Bool(self.inputs.write_xdmf.value and model != 'porous_electrode'),
-                'metadata': {'call_link_label': model, 'options': dict(self.inputs.get('options', {}))},
-            }
-            if model == 'polycrystal':
-                node = orm.Dict(parameters)
-                if any(uses_table(parameters.get(key)) for key in ('D_bulk', 'D_gb')):
-                    node = polycrystal_diffusivities(
-                        self.inputs.diffusivity, node, metadata={'call_link_label': 'polycrystal_diffusivities'}
-                    )
-                inputs['parameters'] = node
-            else:
-                inputs['parameters'] = orm.Dict(parameters)
-                inputs['diffusivity'] = self.inputs.diffusivity
-                if model != 'phase_field':
-                    inputs['allow_non_monotonic_ocv'] = self.inputs.allow_non_monotonic_ocv
-                if model != 'phase_field' or (parameters.get('free_energy') or {}).get('type', 'ocv') == 'ocv':
-                    inputs['ocv'] = self.inputs.ocv
-            running[model] = self.submit(ContinuumCalculation, **inputs)
+            running[model] = self._submit(model, model, self.inputs.diffusivity, self.inputs.ocv)
+        for model in self.ctx.ensemble.get('models', []):
+            for k, (diffusivity, ocv) in enumerate(self.ctx.ensemble['tables']):
+                running[f'{model}_draw_{k}'] = self._submit(model, f'{model}_draw_{k}', diffusivity, ocv)
+        self.ctx.labels = list(running)
         self.report(f'submitted {", ".join(f"{m} <{n.pk}>" for m, n in running.items())}')
         return ToContext(**running)
 
     def inspect_models(self):
-        """Record the models that failed (with the calculation's exit message)."""
+        """Record the runs that failed (with the exit message)."""
         self.ctx.failed = {}
-        for model in self.ctx.models:
-            node = self.ctx[model]
+        for label in self.ctx.labels:
+            node = self.ctx[label]
             if not node.is_finished_ok:
                 message = node.exit_message or f'process ended in state {node.process_state.value}'
-                self.ctx.failed[model] = f'{model} <{node.pk}> [{node.exit_status}] {message}'
-                self.report(f'{model} failed: ContinuumCalculation<{node.pk}> [{node.exit_status}] {message}')
+                self.ctx.failed[label] = f'{label} <{node.pk}> [{node.exit_status}] {message}'
+                self.report(f'{label} failed: {node.process_label}<{node.pk}> [{node.exit_status}] {message}')
 
     def results(self):
         """Gather the tables of the models that finished, each with a calcfunction."""
@@ -418,12 +510,7 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
         no_front = None
         if 'phase_field' in done:
             calc = done['phase_field']
-            if not miscibility_gap(self.ctx.parameters['phase_field'], getattr(calc.inputs, 'ocv', None)):
-                no_front = (
-                    'its free energy has no miscibility gap (OCV(x) never rises with x, or Omega <= 2 RT): '
-                    'the material is a solid solution'
-                )
-            elif np.isfinite(calc.outputs.arrays.get_array('front_position')).sum() < 2:
+            if np.isfinite(calc.outputs.arrays.get_array('front_position')).sum() < 2:
                 no_front = 'the run stopped before a front nucleated (raise x_end or t_end)'
             else:
                 trajectory = phase_boundary_trajectory(
@@ -432,6 +519,7 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
                 self.out('phase_boundary', trajectory)
                 front = trajectory.get_array('front_position_relative')
                 self.report(f'phase boundary <{trajectory.pk}>: r/R {front[0]:.3f} -> {front[-1]:.3f}')
+        self._gather_bands()
         if self.ctx.failed:
             failures = '; '.join(self.ctx.failed.values())
             return self.exit_codes.ERROR_MODEL_FAILED.format(number=len(self.ctx.failed), failures=failures)
@@ -439,6 +527,34 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
             self.report(f'no phase boundary: {no_front}')
             return self.exit_codes.ERROR_NO_PHASE_BOUNDARY.format(reason=no_front)
         return None
+
+    def _gather_bands(self):
+        """Bands of the rate capability and the voltage curves over the draws that finished."""
+        for model in self.ctx.ensemble.get('models', []):
+            prefix = '' if model == 'particle_diffusion' else 'electrode_'
+            runs = {
+                k: self.ctx[f'{model}_draw_{k}']
+                for k in range(self.ctx.ensemble['size'])
+                if f'{model}_draw_{k}' not in self.ctx.failed
+            }
+            if not runs:
+                continue
+            table = rate_capability_band(
+                **{f'draw_{k}': run.outputs.results for k, run in runs.items()},
+                metadata={'call_link_label': f'{prefix}rate_capability_band'},
+            )
+            self.out(f'{prefix}rate_capability_band', table)
+            curves = {}
+            for k, run in runs.items():
+                curves[f'results_{k}'] = run.outputs.results
+                curves[f'arrays_{k}'] = run.outputs.arrays
+            self.out(
+                f'{prefix}voltage_band',
+                voltage_band(**curves, metadata={'call_link_label': f'{prefix}voltage_band'}),
+            )
+            pairs = zip(table.get_array('c_rate'), table.get_array('capacity_lower'), table.get_array('capacity_upper'))
+            shown = ', '.join(f'{rate:g} C: {lo:.1f}-{hi:.1f}' for rate, lo, hi in pairs)
+            self.report(f'{model} band over {len(runs)} draws <{table.pk}>: {shown} (2.5-97.5 %)')
 
     @staticmethod
     def _describe(table: orm.ArrayData) -> str:
@@ -448,9 +564,12 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
 
 
 __all__ = [
+    'MATERIAL_KEYS',
     'ElectrodeWorkChain',
     'effective_diffusivity_table',
     'phase_boundary_trajectory',
     'polycrystal_diffusivities',
+    'rate_capability_band',
     'rate_capability_table',
+    'voltage_band',
 ]
