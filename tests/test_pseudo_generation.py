@@ -129,18 +129,17 @@ def test_bad_input_is_refused_before_anything_runs(ld1_code, element, functional
         (['Li'], 'PW91', None, 'test/ok', "functional 'PW91' is not supported"),
         ([], 'PBE', None, 'test/ok', 'no elements given'),
         (['Li', 'Li'], 'PBE', None, 'test/ok', 'elements repeated'),
-        (['Li'], 'PBE', None, 'mscale/ld1/PBEsol', 'a group `mscale/ld1/PBEsol` already exists'),
+        (['Li'], 'PBE', None, 'test/taken', 'a group `test/taken` already exists'),
         (['Li'], 'PBE', {'verification': {'pw': True}}, 'test/ok', 'needs `pw_code`'),
         (['Li'], 'PBE', {'verification': {'eos_points': 5}}, 'test/ok', 'verification.eos_points'),
         (['Li'], 'PBE', {'verification': {'smearing': "cold'\n"}}, 'test/ok', 'verification.smearing'),
         (['Li'], 'PBE', {'verification': {'reference_cutoff': 50}}, 'test/ok', 'must exceed every scanned cutoff'),
     ],
 )
-def test_family_bad_input_is_refused(
-    ld1_code, ld1_pseudo_family_pbesol, elements, functional, overrides, label, message
-):
+def test_family_bad_input_is_refused(ld1_code, elements, functional, overrides, label, message):
     from aiida_mscale.workflows.pseudo_family import PseudoFamilyWorkChain
 
+    orm.Group.collection.get_or_create('test/taken')
     builder = PseudoFamilyWorkChain.get_builder_from_protocol(
         ld1_code, elements, functional, label, protocol='coarse', overrides=overrides
     )
