@@ -320,6 +320,12 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
             help='Ensemble of seeded draws of D(x) and OCV(x) from their sigmas: {ensemble_size (>= 1), seed, models '
             "(default ['particle_diffusion'])}; draw model: aiida_mscale.calculations.functions.electrode.",
         )
+        spec.input(
+            'max_iterations',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(5),
+            help='Restart budget of every ContinuumBaseWorkChain (runs per model, first run included).',
+        )
         spec.input('write_xdmf', valid_type=orm.Bool, default=lambda: orm.Bool(False), help='Keep XDMF fields.')
         spec.input(
             'allow_non_monotonic_ocv',
@@ -400,6 +406,8 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
         if 'uncertainty' in inputs:
             builder.uncertainty = orm.Dict(inputs['uncertainty'])
         builder.write_xdmf = orm.Bool(inputs.get('write_xdmf', False))
+        if 'max_iterations' in inputs:
+            builder.max_iterations = orm.Int(inputs['max_iterations'])
         builder.allow_non_monotonic_ocv = orm.Bool(inputs.get('allow_non_monotonic_ocv', False))
         if options:
             builder.options = options
@@ -461,7 +469,12 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
                 continuum['allow_non_monotonic_ocv'] = self.inputs.allow_non_monotonic_ocv
             if model != 'phase_field' or (parameters.get('free_energy') or {}).get('type', 'ocv') == 'ocv':
                 continuum['ocv'] = ocv
-        return self.submit(ContinuumBaseWorkChain, continuum=continuum, metadata={'call_link_label': label})
+        return self.submit(
+            ContinuumBaseWorkChain,
+            continuum=continuum,
+            max_iterations=self.inputs.max_iterations,
+            metadata={'call_link_label': label},
+        )
 
     def run_models(self):
         """Submit one ContinuumBaseWorkChain per model (and per model and draw of the ensemble), all at once."""
@@ -482,6 +495,9 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
             node = self.ctx[label]
             if not node.is_finished_ok:
                 message = node.exit_message or f'process ended in state {node.process_state.value}'
+                last = self._last_calculation(node)
+                if last is not None and last.exit_message and last.exit_message not in message:
+                    message += f' (last ContinuumCalculation<{last.pk}>: {last.exit_message})'
                 self.ctx.failed[label] = f'{label} <{node.pk}> [{node.exit_status}] {message}'
                 self.report(f'{label} failed: {node.process_label}<{node.pk}> [{node.exit_status}] {message}')
 
@@ -555,6 +571,12 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
             pairs = zip(table.get_array('c_rate'), table.get_array('capacity_lower'), table.get_array('capacity_upper'))
             shown = ', '.join(f'{rate:g} C: {lo:.1f}-{hi:.1f}' for rate, lo, hi in pairs)
             self.report(f'{model} band over {len(runs)} draws <{table.pk}>: {shown} (2.5-97.5 %)')
+
+    @staticmethod
+    def _last_calculation(node) -> orm.CalcJobNode | None:
+        """The last calculation a restart wrapper ran (the root cause of its failure), if any."""
+        calcs = node.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes()
+        return max(calcs, key=lambda c: (c.ctime, c.pk)) if calcs else None
 
     @staticmethod
     def _describe(table: orm.ArrayData) -> str:
