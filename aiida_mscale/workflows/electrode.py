@@ -434,7 +434,8 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
             self.ctx.ensemble = {
                 'models': settings.models,
                 'size': settings.ensemble_size,
-                'tables': [(draws[f'diffusivity_{k}'], draws[f'ocv_{k}']) for k in range(settings.ensemble_size)],
+                'diffusivity': [draws[f'diffusivity_{k}'] for k in range(settings.ensemble_size)],
+                'ocv': [draws[f'ocv_{k}'] for k in range(settings.ensemble_size)],
             }
             without = [
                 SIGMA_ARRAYS[name]
@@ -482,7 +483,8 @@ class ElectrodeWorkChain(ProtocolMixin, WorkChain):
         for model in self.ctx.models:
             running[model] = self._submit(model, model, self.inputs.diffusivity, self.inputs.ocv)
         for model in self.ctx.ensemble.get('models', []):
-            for k, (diffusivity, ocv) in enumerate(self.ctx.ensemble['tables']):
+            for k in range(self.ctx.ensemble['size']):
+                diffusivity, ocv = self.ctx.ensemble['diffusivity'][k], self.ctx.ensemble['ocv'][k]
                 running[f'{model}_draw_{k}'] = self._submit(model, f'{model}_draw_{k}', diffusivity, ocv)
         self.ctx.labels = list(running)
         self.report(f'submitted {", ".join(f"{m} <{n.pk}>" for m, n in running.items())}')
