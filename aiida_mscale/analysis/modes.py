@@ -18,11 +18,17 @@ Model selection that does not over-split
    of populations: one non-Gaussian population (discrete jump counts, skewed displacements) takes
    several components. Components are therefore merged hierarchically (Hennig, "Methods for merging
    Gaussian mixture components", Adv. Data Anal. Classif. 4, 3 (2010); Baudry et al., J. Comput.
-   Graph. Stat. 19, 332 (2010)): the two clusters whose moment-matched Gaussians have the smallest
-   Bhattacharyya distance ``D_B`` (Bhattacharyya, Bull. Calcutta Math. Soc. 35, 99 (1943)) are merged
-   while ``D_B < merge_distance``. The default 2.3 (Bhattacharyya coefficient exp(-D_B) = 0.1) bounds
-   the Bayes misclassification rate between two kept modes by ``sqrt(p1 p2) exp(-D_B) <= 5 %``, so
-   every reported mode is separated from every other by at least that much.
+   Graph. Stat. 19, 332 (2010)) into modes. Two clusters are merged when any of these holds:
+   * they overlap: the Bhattacharyya distance ``D_B`` of their moment-matched Gaussians
+     (Bhattacharyya, Bull. Calcutta Math. Soc. 35, 99 (1943)) is below ``merge_distance`` (1.0);
+   * the ions switch between them as if they were one population: over consecutive non-overlapping
+     windows of the same ion, the number of switches is more than ``exchange`` (0.75) times the
+     number expected if the windows were drawn independently from the two (a persistent state,
+     e.g. trapped vs hopping ions, switches rarely; parts of one population switch at random);
+   * the label rule gives both the same label and ``D_B < same_label_distance`` (2.3: the Bayes
+     error bound ``sqrt(p1 p2) exp(-D_B)`` of two kept modes of the same kind is below 5 %).
+   The pair that most clearly qualifies (highest switching ratio, then smallest ``D_B``) is merged
+   first, and the moments, switching and labels are recomputed.
 A mode is a union of components; a sample belongs to the mode with the largest summed posterior.
 Modes are ordered by decreasing mean mobility, so mode 0 is the most mobile.
 
@@ -155,20 +161,26 @@ def _exchange_ratio(assign, pairs, x, y):
     return float(np.sum(ca != cb) / expected) if expected > 0 else 0.0
 
 
-def _merge_components(gm, resp, merge_distance, pairs, exchange):
-    """Hierarchical merging of mixture components (see the module docstring); returns (groups, history)."""
+def _merge_components(gm, resp, merge_distance, pairs, exchange, label_of=None, same_label_distance=0.0):
+    """Hierarchical merging of mixture components (see the module docstring); returns (groups, history).
+
+    ``label_of(assign, cluster)`` gives the rule's label of a cluster: two clusters with the same label are also
+    merged while their Bhattacharyya distance is below ``same_label_distance``.
+    """
     weights, means, covs = gm.weights_, gm.means_, gm.covariances_
     groups = [[c] for c in range(len(weights))]
     history = []
     while len(groups) > 1:
         mom = [_moments(weights, means, covs, g) for g in groups]
         assign = np.argmax(np.stack([resp[:, g].sum(axis=1) for g in groups], axis=1), axis=1)
+        labels = [label_of(assign, c) for c in range(len(groups))] if label_of is not None else [None] * len(groups)
         best, pair = None, None
         for a in range(len(groups)):
             for b in range(a + 1, len(groups)):
                 dist = bhattacharyya_distance(mom[a][1], mom[a][2], mom[b][1], mom[b][2])
                 ratio = _exchange_ratio(assign, pairs, a, b) if pairs is not None else 0.0
-                merge = dist < merge_distance or ratio > exchange
+                alike = labels[a] is not None and labels[a] == labels[b] and dist < same_label_distance
+                merge = dist < merge_distance or ratio > exchange or alike
                 score = (merge, ratio, -dist)
                 if best is None or score > best:
                     best, pair = score, (a, b)
@@ -204,6 +216,7 @@ def diffusion_modes(
     min_relative_spread=0.01,
     cluster_on=None,
     merge_distance=1.0,
+    same_label_distance=2.3,
     ion=None,
     window_start=None,
     window=None,
@@ -228,7 +241,13 @@ def diffusion_modes(
         Centroids and labels always use every descriptor, so modes found from the motion
         descriptors are still labelled with their cluster size and free volume.
     merge_distance : components closer than this Bhattacharyya distance are merged into one mode
-        (module docstring); ``0`` keeps every BIC component as a mode.
+        (module docstring); ``0`` keeps every BIC component as a mode (with ``exchange`` > the number
+        of windows and ``same_label_distance`` 0).
+    same_label_distance : clusters the label rule cannot tell apart are merged while closer than this
+        (default 2.3: kept apart only if their Bayes misclassification is below ~5 %).
+    ion, window_start, window : ion (group) of each sample, first frame of its window and the window
+        length [frames]; given, clusters between which the ions switch (over consecutive
+        non-overlapping windows) more than ``exchange`` times the memoryless expectation are merged.
     rule : overrides of the label rule thresholds.
 
     Returns
@@ -296,8 +315,15 @@ def diffusion_modes(
         if len(np.ravel(ion)) != X.shape[0] or len(np.ravel(window_start)) != X.shape[0]:
             raise ValueError(f'ion and window_start must have one entry per sample ({X.shape[0]})')
         pairs = _exchange_pairs(ion, window_start, window)
+    pop_mean = dict(zip(names, X.mean(axis=0)))
+    pop_std = dict(zip(names, X.std(axis=0)))
+
+    def label_of(assign, cluster):
+        m = assign == cluster
+        return label_mode(dict(zip(names, X[m].mean(axis=0))), pop_mean, pop_std, **rule) if m.any() else None
+
     if n_modes is None:
-        groups, history = _merge_components(gm, resp, merge_distance, pairs, exchange)
+        groups, history = _merge_components(gm, resp, merge_distance, pairs, exchange, label_of, same_label_distance)
     else:
         groups, history = [[c] for c in range(n_comp)], []
     raw = np.argmax(np.stack([resp[:, g].sum(axis=1) for g in groups], axis=1), axis=1)
