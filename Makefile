@@ -2,7 +2,8 @@
 # idempotent: finished steps leave a stamp in .mscale/ and are skipped next time.
 #
 #   make demo    install, set up the embedded profile, run examples/demo.py
-#   make test    install, run the whole test suite
+#   make test    install, run the whole test suite (unit and integration)
+#   make test-fast  install, run the unit layer only (no external binary; about a minute)
 #   make bench   install, run the benchmarks in benchmarks/
 
 SHELL := /bin/bash
@@ -21,7 +22,7 @@ export OMP_NUM_THREADS := 1
 APT_PACKAGES := quantum-espresso quantum-espresso-data openmpi-bin graphviz python3-venv \
 	python3-dolfinx python3-scipy g++
 
-.PHONY: install system venv lammps-plugin setup demo test bench clean-venv
+.PHONY: install system venv lammps-plugin setup demo test test-fast bench clean-venv
 
 install: system venv lammps-plugin
 
@@ -63,6 +64,9 @@ demo: setup
 
 test: install
 	$(BIN)/python -m pytest
+
+test-fast: venv
+	$(BIN)/python -m pytest -m unit
 
 bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"

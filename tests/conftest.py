@@ -118,3 +118,39 @@ def ld1_pseudo_family_pbe(ld1_code):
     step = bootstrap.ensure_ld1_pseudo_family('PBE')
     assert step.status in ('created', 'exists'), str(step)
     return orm.load_group(bootstrap.LD1_FAMILY_LABELS['PBE'])
+
+
+# ------------------------------------------------------------------------------------------ unit / integration
+#: Fixtures that need the real codes (pw.x, ld1.x, LAMMPS, motep, dolfinx) or the profile's computers.
+INTEGRATION_FIXTURES = {'mscale_setup', 'aiida_localhost'}
+#: Test folders and files whose tests run a real code directly (a subprocess or the LAMMPS library).
+INTEGRATION_PATHS = (
+    'continuum/',
+    'lammps/',
+    'mtp/test_motep_interop.py',
+    'structures/test_hard_carbon.py',
+    'structures/test_structures_house_rules.py',
+    'analysis/test_house_rules.py',
+    'analysis/test_lj_argon_diffusion.py',
+    'test_setup_cli.py',
+    'test_transport_workchain.py',
+)
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'integration: runs a real code (pw.x, ld1.x, LAMMPS, motep, dolfinx)')
+    config.addinivalue_line('markers', 'unit: seconds, no external binary (`make test-fast`)')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test `integration` or `unit`: by the fixtures it needs, its folder, or its own marker."""
+    import pathlib
+
+    root = pathlib.Path(__file__).parent
+    for item in items:
+        relative = pathlib.Path(str(item.fspath)).relative_to(root).as_posix()
+        needs_codes = INTEGRATION_FIXTURES & set(getattr(item, 'fixturenames', ()))
+        if item.get_closest_marker('integration') or needs_codes or relative.startswith(INTEGRATION_PATHS):
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)
