@@ -10,7 +10,7 @@ EXECUTABLE = str(pathlib.Path(sys.executable).parent / 'aiida-mscale')
 
 def _setup(tmp_path, *args):
     env = {**os.environ, 'AIIDA_PATH': str(tmp_path)}
-    return subprocess.run([EXECUTABLE, 'setup', *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([EXECUTABLE, 'setup', *args], env=env, capture_output=True, text=True, timeout=1200)
 
 
 def test_setup_twice_then_check(tmp_path):
@@ -30,17 +30,20 @@ def test_setup_twice_then_check(tmp_path):
         '[created] code mtp-select@localhost-mpich:',
         '[created] code lmp@localhost-mpich:',
         '[created] pseudo family: `mscale/debian-qe/PBEsol` (Co, Fe, Li, Ni, O), cutoffs from UPF',
+        '[created] code ld1@localhost: /usr/bin/ld1.x (mscale.pseudo.generate)',
+        '[created] pseudo family mscale/ld1/PBEsol: 16 elements (coarse verification',
+        '[created] pseudo family mscale/ld1/PBE: 16 elements (coarse verification',
     ):
         assert line in first.stdout, first.stdout
 
     second = _setup(tmp_path)
     assert second.returncode == 0, second.stderr
     assert '[created]' not in second.stdout
-    assert second.stdout.count('[ exists]') == 9
+    assert second.stdout.count('[ exists]') == 12
     assert 'Everything is already set up; nothing to do.' in second.stdout
 
     check = _setup(tmp_path, '--check')
-    assert check.returncode == 0 and check.stdout.count('[ exists]') == 9
+    assert check.returncode == 0 and check.stdout.count('[ exists]') == 12
 
     # The profile really is the embedded one: SQLite storage, ZeroMQ broker, default profile.
     listing = subprocess.run(
