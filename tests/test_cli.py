@@ -402,3 +402,45 @@ def test_other_bad_inputs_are_click_errors(graph, tmp_path):
     assert_clean_error(invoke(cmd_export, [graph['transport'].pk, '--trajectories', 'some']))
     assert_clean_error(invoke(cmd_export, [graph['transport'].pk, '--stride', 0]))
     assert pathlib.Path(existing).read_text() == 'x'
+
+
+def test_each_launcher_builds_its_work_chain(monkeypatch, graph, pw_code, lammps_code, fenics_code, tables):
+    """Every stage's command hands the work chain's own builder to the launcher (no run here: the stages run in
+    their own tests), with the nodes and settings given on the command line."""
+    from aiida_mscale.cli import launch as module
+
+    built = []
+    monkeypatch.setattr(module, 'launch', lambda builder, daemon: built.append((builder, daemon)))
+    host, trajectory, potential = graph['host'], graph['trajectory'], graph['potential']
+    diffusivity, ocv = tables
+    commands = {
+        'DftLabelingWorkChain': ['dft-labeling', '-X', pw_code.full_label, '-S', host.pk, '--protocol', 'fast'],
+        'TransportAnalysisWorkChain': ['transport', '-t', trajectory.pk, '-m', 'Li', '--timestep', 0.001, '-d'],
+        'MdProductionWorkChain': [
+            'md-production',
+            '-X',
+            lammps_code.full_label,
+            '-P',
+            potential.pk,
+            '-S',
+            host.pk,
+            '-g',
+            'Li',
+            '-T',
+            '600,800',
+            '-x',
+            '0.5',
+        ],
+        'ElectrodeWorkChain': ['electrode', '-X', fenics_code.full_label, '-D', diffusivity.pk, '-V', ocv.pk],
+    }
+    for name, args in commands.items():
+        result = invoke(module.cmd_launch, args)
+        assert result.exit_code == 0, (name, result.output)
+        builder, daemon = built[-1]
+        assert builder.process_class.__name__ == name
+        assert daemon == ('-d' in args)
+    labeling, transport, md, electrode = (b for b, _ in built)
+    assert [s.uuid for s in labeling.structures.values()] == [host.uuid]
+    assert list(transport.trajectories.values())[0].uuid == trajectory.uuid
+    assert md.temperatures.get_list() == [600.0, 800.0] and md.guest_fractions.get_list() == [0.5]
+    assert electrode.diffusivity.uuid == diffusivity.uuid and electrode.code.uuid == fenics_code.uuid
