@@ -60,6 +60,9 @@ class ThermodynamicsParameters(ParameterModel):
         [1, 2, 3, 4, 5, 6], description='Voigt components strained (all six; [1, 4] only for a cubic crystal).'
     )
     relax_elastic_cell: bool = Field(True, description='Relax the cell of elastic_structure first (LAMMPS).')
+    relax_cells: bool = Field(
+        True, description='Relax the cells of the configurations and the guest crystal (else atoms only, cells fixed).'
+    )
     energy_rmse: NonNegativeFloat | None = Field(
         None, description="Energy error for the V(x) band [eV/atom]; default: the potential's validation RMSE."
     )
@@ -264,8 +267,10 @@ class ThermodynamicsWorkChain(ProtocolMixin, WorkChain):
                         metadata={'call_link_label': f'ordering_{ix}_{ordering}'},
                     )
                     self.ctx.n_sites[label] = n_sites
-                    futures[label] = self._static(label, structure, 'minimize', 'aniso')
-            futures['guest_reference'] = self._static('guest_reference', self.inputs.guest_reference, 'minimize', 'iso')
+                    futures[label] = self._static(label, structure, 'minimize', 'aniso' if p['relax_cells'] else 'none')
+            futures['guest_reference'] = self._static(
+                'guest_reference', self.inputs.guest_reference, 'minimize', 'iso' if p['relax_cells'] else 'none'
+            )
         if 'elastic_structure' in self.inputs and 'elastic_pw' not in self.inputs and p['relax_elastic_cell']:
             futures['elastic_reference'] = self._static(
                 'elastic_reference', self.inputs.elastic_structure, 'minimize', 'aniso'

@@ -20,6 +20,7 @@ __all__ = [
     'hull_and_voltage_profile',
     'seeded_ordering',
     'state_point_averages',
+    'stitch_thermo',
     'strained_structure',
     'volume_versus_fraction',
 ]
@@ -48,12 +49,19 @@ def seeded_ordering(host: orm.StructureData, guest: orm.Str, fraction: orm.Float
 
 
 def _frame_cells(trajectory) -> np.ndarray:
+    """Cells (n_frames, 3, 3) [Angstrom] of a ``TrajectoryData`` or aiida-lammps ``LammpsTrajectory``."""
+    if isinstance(trajectory, orm.TrajectoryData):
+        return np.asarray(trajectory.get_cells(), dtype=float)
     return np.array([np.asarray(trajectory.get_step_data(k).cell, dtype=float) for k in range(trajectory.number_steps)])
 
 
 @calcfunction
 def state_point_averages(
-    thermo: orm.ArrayData, npt_thermo: orm.ArrayData, npt_trajectory: orm.Data, settings: orm.Dict
+    thermo: orm.ArrayData,
+    npt_thermo: orm.ArrayData,
+    npt_trajectory: orm.Data,
+    structure: orm.StructureData,
+    settings: orm.Dict,
 ) -> orm.Dict:
     """Block-averaged volume [Angstrom^3], lattice parameters [Angstrom, degree], temperature [K], potential energy
     [eV] and the composition of a state point.
@@ -61,9 +69,10 @@ def state_point_averages(
     :param thermo: the production run's thermodynamic series (temperature, potential energy).
     :param npt_thermo: the series of the NPT run the volume comes from: the production run if it is NPT, else
         the NPT equilibration (of which the second half is used).
-    :param npt_trajectory: the frames of that NPT run (cells -> lattice parameters; last frame -> composition).
+    :param npt_trajectory: the frames of that NPT run (their cells give the lattice parameters).
+    :param structure: the configuration the production started from (its composition is the state point's).
     :param settings: ``n_blocks``, ``guest``, ``n_sites`` (guest sites of the host), ``source``
-        (``production`` or ``equilibration``).
+        (``production`` or ``equilibration``) and ``state_point`` (T, x, ordering, mu, ensemble: copied).
     """
     from aiida_mscale.analysis.state_points import block_average, lattice_parameters
 
@@ -74,7 +83,7 @@ def state_point_averages(
     result['target_x'] = result.pop('x', None)
     volume = npt_thermo.get_array('vol')
     result['volume'], result['volume_error'] = block_average(volume[len(volume) // 2 :] if half else volume, n_blocks)
-    for name, key in (('temperature', 'temp'), ('potential_energy', 'pe')):
+    for name, key in (('temperature_mean', 'temp'), ('potential_energy', 'pe')):
         result[name], result[f'{name}_error'] = block_average(thermo.get_array(key), n_blocks)
     cells = _frame_cells(npt_trajectory)
     if half:
@@ -90,33 +99,77 @@ def state_point_averages(
             lattice[name], errors[name] = float(np.mean(series)), 0.0
     result['lattice'], result['lattice_error'] = lattice, errors
     result['cell'] = cells.mean(axis=0).tolist()
-    symbols = npt_trajectory.get_step_data(npt_trajectory.number_steps - 1).atom_fields['element']
-    counts = {str(e): int(n) for e, n in zip(*np.unique(symbols, return_counts=True))}
+    symbols = [structure.get_kind(site.kind_name).symbol for site in structure.sites]
+    counts = {e: symbols.count(e) for e in sorted(set(symbols))}
     result['composition'] = counts
     result['x'] = counts.get(s['guest'], 0) / s['n_sites']
     result['units'] = {'volume': 'Angstrom^3', 'lattice': 'Angstrom, degree', 'temperature': 'K', 'energy': 'eV'}
     return orm.Dict(result)
 
 
+def _segments(offsets: orm.Dict, segments: dict) -> list[tuple[int, int | None, orm.Data]]:
+    """(global offset, end step or None, node) of each restart segment, in order."""
+    table = offsets.get_dict()
+    order = sorted(segments, key=lambda k: table[k])
+    starts = [int(table[k]) for k in order]
+    return [(starts[n], starts[n + 1] if n + 1 < len(order) else None, segments[k]) for n, k in enumerate(order)]
+
+
 @calcfunction
-def compact_trajectory(trajectory: orm.Data, parameters: orm.Dict, storage: orm.Dict) -> dict:
-    """The stored trajectory of a state point: every ``stride``-th frame, the ``species`` asked for (all if None),
-    unwrapped positions [Angstrom] in float32 (``float32: true``) or float64, cells, steps and times [ps].
+def stitch_thermo(offsets: orm.Dict, **segments) -> orm.ArrayData:
+    """One thermodynamic series from the segments of a restarted run.
+
+    ``offsets``: ``{segment: global step of its step 0}``; a segment's rows from its start up to (excluding) the
+    next segment's start are kept, steps (and ``time``, with the timestep of the rows) shifted to global.
+    """
+    parts = []
+    names = None
+    for start, end, node in _segments(offsets, segments):
+        names = names or node.get_arraynames()
+        table = {name: np.asarray(node.get_array(name), dtype=float) for name in names}
+        step = table['step'] + start
+        keep = step < end if end is not None else np.ones(len(step), bool)
+        if 'time' in table and len(step) > 1:
+            dt = (table['time'][1] - table['time'][0]) / (table['step'][1] - table['step'][0])
+            table['time'] = table['time'] + start * dt
+        table['step'] = step
+        parts.append({name: values[keep] for name, values in table.items()})
+    result = orm.ArrayData()
+    for name in names:
+        result.set_array(name, np.concatenate([part[name] for part in parts]))
+    return result
+
+
+@calcfunction
+def compact_trajectory(parameters: orm.Dict, storage: orm.Dict, offsets: orm.Dict, **segments) -> dict:
+    """The stored trajectory of a state point: the segments of the production run joined (see
+    :func:`stitch_thermo`), every ``stride``-th frame, the ``species`` asked for (all if None), positions unwrapped
+    (continuous across restarts; image flags zero) and written with 7 significant digits (``float32: true``, single
+    precision) or 17 (double), as an aiida-lammps ``LammpsTrajectory`` (a deflated zip of the text frames).
 
     ``parameters`` are the MD parameters of the production run (their ``temperature`` [K] and ``timestep`` [ps]
     are what :class:`~aiida_mscale.workflows.transport.TransportAnalysisWorkChain` reads from a trajectory's
-    creator). Returns ``trajectory`` (TrajectoryData) and ``storage`` (Dict: stored and raw sizes in bytes).
+    creator). Returns ``trajectory`` and ``storage`` (Dict: stored and raw sizes in bytes, what was kept).
     """
-    from aiida_mscale.lammps.inputs import DEFAULTS
+    import io
 
-    md = {**DEFAULTS, **parameters.get_dict()}
+    from aiida_lammps.data.trajectory import LammpsTrajectory
+
     s = storage.get_dict()
     stride = int(s.get('stride', 1))
     species = s.get('species')
-    dtype = np.float32 if s.get('float32', True) else np.float64
-    steps = np.asarray(trajectory.time_steps, dtype=int)[::stride]
-    positions, cells, symbols = [], [], None
-    for k in range(0, trajectory.number_steps, stride):
+    digits = 7 if s.get('float32', True) else 17
+    frames, raw = [], 0
+    for start, end, trajectory in _segments(offsets, segments):
+        raw += _repository_size(trajectory)
+        for k, step in enumerate(trajectory.time_steps):
+            if end is None or step + start < end:
+                frames.append((step + start, trajectory, k))
+    frames = frames[::stride]
+    previous, shift = None, None
+    text = io.StringIO()
+    count = 0
+    for n, (step, trajectory, k) in enumerate(frames):
         data = trajectory.get_step_data(k)
         fields = data.atom_fields
         order = np.argsort(np.asarray(fields['id'], dtype=int))
@@ -124,37 +177,50 @@ def compact_trajectory(trajectory: orm.Data, parameters: orm.Dict, storage: orm.
         xyz = np.column_stack([np.asarray(fields[c], dtype=float) for c in ('x', 'y', 'z')])[order]
         if all(c in fields for c in ('ix', 'iy', 'iz')):
             xyz += np.column_stack([np.asarray(fields[c], dtype=float) for c in ('ix', 'iy', 'iz')])[order] @ cell
+        if n and frames[n - 1][1].uuid != trajectory.uuid:
+            # image flags restart at zero in a restarted segment: remove the lattice-vector jump at the join
+            jump = xyz + shift - previous
+            shift = shift - np.round(np.linalg.solve(cell.T, jump.T).T) @ cell
+        elif shift is None:
+            shift = np.zeros_like(xyz)
+        xyz = xyz + shift
+        previous = xyz
+        ids = np.asarray(fields['id'], dtype=int)[order]
+        types = np.asarray(fields['type'])[order]
         elements = np.asarray(fields['element'])[order]
         mask = np.ones(len(elements), bool) if not species else np.isin(elements, species)
-        if symbols is None:
-            symbols = [str(e) for e in elements[mask]]
-        positions.append(xyz[mask])
-        cells.append(cell)
-    positions = np.array(positions)
-    cells = np.array(cells)
-    times = steps.astype(float) * float(md['timestep'])
-    node = orm.TrajectoryData()
-    node.set_trajectory(symbols, positions, stepids=steps, cells=cells, times=times, pbc=(True, True, True))
-    node.set_array('positions', positions.astype(dtype))
-    node.set_array('cells', cells.astype(dtype))
+        lines = trajectory.get_step_string(k).splitlines()
+        box = lines[lines.index(next(line for line in lines if line.startswith('ITEM: BOX BOUNDS'))) :][:4]
+        text.write(f'ITEM: TIMESTEP\n{int(step)}\nITEM: NUMBER OF ATOMS\n{int(mask.sum())}\n')
+        text.write('\n'.join(box) + '\nITEM: ATOMS id type element x y z ix iy iz\n')
+        for i, t, e, r in zip(ids[mask], types[mask], elements[mask], xyz[mask]):
+            text.write(f'{i} {t} {e} {r[0]:.{digits}g} {r[1]:.{digits}g} {r[2]:.{digits}g} 0 0 0\n')
+        count = int(mask.sum())
+    text.seek(0)
+    node = LammpsTrajectory(text)
     node.base.attributes.set('unwrapped', True)
-    node.base.attributes.set('precision', 'float32' if dtype is np.float32 else 'float64')
-    stored = sum(node.get_array(name).nbytes for name in node.get_arraynames())
-    raw = (
-        trajectory.base.repository.get_object_size(trajectory.base.attributes.get('trajectory_filename'))
-        if hasattr(trajectory.base.repository, 'get_object_size')
-        else None
-    )
+    node.base.attributes.set('significant_digits', digits)
     report = {
-        'stored_bytes': int(stored),
-        'frames': int(len(steps)),
-        'atoms': len(symbols),
-        'species': sorted(set(symbols)),
-        'precision': node.base.attributes.get('precision'),
+        'stored_bytes': _repository_size(node),
+        'frames': len(frames),
+        'atoms': count,
+        'species': sorted(node.base.attributes.get('elements')),
+        'precision': 'single (7 significant digits)' if digits == 7 else 'double (17 significant digits)',
         'stride': stride,
-        'raw_trajectory_bytes': int(raw) if raw is not None else None,
+        'segments': len(segments),
+        'raw_trajectory_bytes': int(raw),
     }
     return {'trajectory': node, 'storage': orm.Dict(report)}
+
+
+def _repository_size(node) -> int:
+    """Bytes of the files in ``node``'s repository (the compressed dump of a LammpsTrajectory)."""
+    repository = node.base.repository
+    total = 0
+    for name in repository.list_object_names():
+        with repository.open(name, 'rb') as handle:
+            total += len(handle.read())
+    return total
 
 
 # ------------------------------------------------------------------------------------------------ thermodynamics
