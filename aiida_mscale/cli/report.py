@@ -504,3 +504,7 @@ def cmd_report(identifier, output_dir, profile):
         raise click.ClickException(f'{node.__class__.__name__}<{node.pk}> has nothing to plot (no outputs yet?)')
     for path in paths:
         click.echo(str(path))
+
+
+# plots registered by other parts of the suite (each module registers its own with `register`)
+from aiida_mscale.plotting import thermodynamics as _thermodynamics  # noqa: E402, F401
