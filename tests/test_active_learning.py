@@ -79,6 +79,7 @@ def runs(codes):
         codes, _host(), 'Li', protocol='fast', overrides={**OVERRIDES, 'max_iterations': 3}, options=OPTIONS
     )
     builder.previous = first_node
+    builder.validation_set = first['training_set']  # every generation is also evaluated on held-out labels
     second, second_node = run_get_node(builder)
     return {'first': first, 'first_node': first_node, 'second': second, 'second_node': second_node}
 
@@ -113,6 +114,9 @@ def test_loop_outputs(runs, tmp_path):
     coverage = results['coverage']
     x = coverage.get_array('x')
     visited = np.unique(np.round(x[np.isfinite(x)] * 8)) / 8
+    print(f'x visited by GCMC: {visited.tolist()}; per run (iteration, mu, x_min, x_max):')
+    for row in zip(*(coverage.get_array(n) for n in ('iteration', 'mu', 'x_min', 'x_max'))):
+        print('   ', [round(float(v), 3) for v in row])
     assert len(visited) >= 3, visited
     assert set(coverage.get_array('iteration').tolist()) == {1, 2}
     # the lowest mu visits the smallest x, the highest mu the largest (on the same iteration)
@@ -175,6 +179,19 @@ def test_resume_relabels_nothing(runs):
     # the resumed run trained generation 3 from generation 2's training set plus the new labels, and sampled
     # the same state points
     assert second['learning_curve'].get_array('iteration').tolist() == [3]
+    # the validation column is the evaluation of generation 3 on `validation_set`, a calcfunction in the graph
+    from aiida import orm
+
+    evaluation = (
+        orm.QueryBuilder()
+        .append(orm.CalcFunctionNode, filters={'attributes.function_name': 'evaluate_potential'}, tag='f')
+        .append(orm.WorkflowNode, with_outgoing='f', filters={'uuid': second_node.uuid})
+        .append(orm.Dict, with_incoming='f', project='*')
+        .all(flat=True)
+    )
+    assert len(evaluation) == 1
+    rmse = evaluation[0]['validation']['forces']['rmse']
+    assert second['learning_curve'].get_array('validation_rmse_forces')[0] == pytest.approx(rmse)
     np.testing.assert_array_equal(
         second['learning_curve'].get_array('state_points'), first['learning_curve'].get_array('state_points')
     )

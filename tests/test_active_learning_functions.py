@@ -117,3 +117,31 @@ def test_learning_curve_reads_the_fit_errors(aiida_profile):
     assert np.isnan(curve.get_array('train_rmse_stress')).all()
     np.testing.assert_allclose(curve.get_array('max_grade'), [[3.0, np.nan], [1.2, 1.4]])
     assert curve.get_array('number_of_labels').tolist() == [6, 9]
+
+
+def test_evaluate_potential_against_known_label_errors(aiida_profile):
+    """Labels = the potential's own predictions + known offsets: the RMSEs are those of the offsets."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from aiida_mscale.calculations.functions.active_learning import evaluate_potential
+    from aiida_mscale.data.training_set import TrainingSetData
+    from tests.test_lammps_mtp import _cell, _potential
+
+    potential = _potential(['Li'], with_active_set=False, seed=2)
+    rng = np.random.default_rng(7)
+    images, energy_offsets, force_offsets = [], [], []
+    for seed in range(3):
+        atoms = _cell(['Li'], 0.05, seed=seed)
+        atoms.calc = potential.get_calculator()
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        de, df = rng.normal(0, 0.05), rng.normal(0, 0.02, forces.shape)
+        atoms.calc = SinglePointCalculator(atoms, energy=energy + de, forces=forces + df)
+        images.append(atoms)
+        energy_offsets.append(de / len(atoms))
+        force_offsets.append(df)
+    errors = evaluate_potential(potential, TrainingSetData.from_ase(images)).get_dict()['validation']
+    assert errors['n'] == 3
+    expected_energy = 1000 * np.sqrt(np.mean(np.square(energy_offsets)))  # meV/atom
+    expected_forces = 1000 * np.sqrt(np.mean(np.square(np.concatenate(force_offsets))))  # meV/Angstrom
+    assert errors['energy_per_atom']['rmse'] == pytest.approx(expected_energy, rel=1e-6)
+    assert errors['forces']['rmse'] == pytest.approx(expected_forces, rel=1e-6)

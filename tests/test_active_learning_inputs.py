@@ -90,3 +90,27 @@ def test_codes_of_the_wrong_plugin(codes):
     builder = _builder(codes)
     builder.train.mtp.code = codes['mtp_select']
     _refused(builder, r'code `mtp-select@localhost-mpich` is for plugin `mscale.mtp.select`')
+
+
+def test_validation_set_and_targets(codes):
+    from aiida import orm
+
+    from aiida_mscale.data.training_set import TrainingSetData
+
+    copper = bulk('Cu', 'fcc', a=3.6)
+    builder = _builder(codes)
+    builder.validation_set = TrainingSetData.from_arrays(
+        numbers_of_atoms=[1],
+        cells=[copper.cell.array],
+        pbc=[[True] * 3],
+        positions=copper.positions,
+        atomic_numbers=copper.numbers,
+        energies=[-3.0],
+        forces=[[0.0, 0.0, 0.0]],
+    )
+    _refused(builder, r"`validation_set` has species \['Cu'\] that the potential lacks")
+    builder = _builder(codes)
+    builder.target_rmse = orm.Dict({'force': 50.0})
+    _refused(builder, r"`target_rmse`: unknown keys \['force'\]")
+    builder.target_rmse = orm.Dict({'forces': -1.0})
+    _refused(builder, r'`target_rmse.forces` must be a positive number, not -1.0')

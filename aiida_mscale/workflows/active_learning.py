@@ -42,9 +42,11 @@ from aiida_mscale.calculations.functions.active_learning import (
     build_learning_curve,
     collect_candidates,
     default_mu_grid,
+    evaluate_potential,
     gcmc_potential,
     generate_initial_configurations,
     guest_indices,
+    merge_error_tables,
     record_loop_failures,
     reference_energies,
     reference_training_set,
@@ -145,6 +147,21 @@ def validate_inputs(inputs, _):
     missing = sorted(symbols - set(potential.species))
     if missing:
         return f'the potential lacks species {missing} of the structure'
+    validation_set = inputs.get('validation_set')
+    if validation_set is not None:
+        missing = sorted(set(validation_set.species) - set(potential.species))
+        if missing:
+            return f'`validation_set` has species {missing} that the potential lacks'
+        if validation_set.number_labelled == 0:
+            return '`validation_set` holds no labelled configuration'
+    if 'target_rmse' in inputs:
+        targets = inputs['target_rmse'].get_dict()
+        unknown = sorted(set(targets) - {'energy', 'forces', 'stress'})
+        if unknown:
+            return f'`target_rmse`: unknown keys {unknown} (known: energy, forces, stress)'
+        for key, value in targets.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+                return f'`target_rmse.{key}` must be a positive number, not {value!r}'
     return None
 
 
@@ -178,6 +195,13 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         spec.input('max_iterations', valid_type=orm.Int, default=lambda: orm.Int(5))
         spec.input('max_labels_per_iteration', valid_type=orm.Int, default=lambda: orm.Int(20))
         spec.input('max_concurrent_md', valid_type=orm.Int, default=lambda: orm.Int(4))
+        spec.input(
+            'validation_set',
+            valid_type=TrainingSetData,
+            required=False,
+            help='Held-out labelled configurations: every generation is evaluated on them (evaluate_potential), '
+            "for the learning curve and `target_rmse`; without it, the fit's own validation split is used.",
+        )
         spec.input(
             'target_rmse',
             valid_type=orm.Dict,
@@ -499,6 +523,10 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_ACTIVE_SET_FAILED.format(iteration=self.ctx.iteration)
         self.ctx.active_potential = node.outputs.potential
+        if 'validation_set' in self.inputs:
+            self.ctx.errors[f'iteration_{self.ctx.iteration:03d}'] = self._with_validation(
+                self.ctx.errors.get(f'iteration_{self.ctx.iteration:03d}')
+            )
         self._keep(self.ctx.active_potential, self.ctx.iteration, 'potential')
         self._keep(self.ctx.fit, self.ctx.iteration, 'fit')
         self._keep(self.ctx.training_set, self.ctx.iteration, 'training_set')
@@ -621,6 +649,19 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         elif iteration >= self.inputs.max_iterations.value:
             self.report(self._progress(iteration, None, None, None))
         return None
+
+    def _with_validation(self, errors):
+        """The fit's errors with the `validation` part replaced by the generation's errors on `validation_set`."""
+        evaluated = evaluate_potential(
+            self.ctx.active_potential,
+            self.inputs.validation_set,
+            metadata={'call_link_label': f'validation_{self.ctx.iteration:03d}'},
+        )
+        if errors is None:
+            return evaluated
+        return merge_error_tables(
+            fit=errors, validation=evaluated, metadata={'call_link_label': f'errors_{self.ctx.iteration:03d}'}
+        )
 
     def _rmse_targets_met(self) -> bool:
         if 'target_rmse' not in self.inputs:

@@ -290,3 +290,41 @@ def record_loop_failures(failures: orm.Dict) -> orm.Dict:
     are found by their UUIDs.
     """
     return orm.Dict(failures.get_dict())
+
+
+@calcfunction
+def evaluate_potential(potential: MtpPotentialData, validation_set: TrainingSetData) -> orm.Dict:
+    """RMSE and MAX errors of ``potential`` on a labelled set (motep in-process: a few configurations).
+
+    :return: ``{'validation': {'energy_per_atom': {'rmse', 'max'} [meV/atom], 'forces': ... [meV/Angstrom],
+        'stress': ... [GPa], 'n'}}``, the layout of MtpTrainCalculation's ``errors``
+        (:func:`aiida_mscale.mtp.train.evaluate_errors`).
+    """
+    from aiida_mscale.mtp.train import evaluate_errors
+
+    missing = sorted(set(validation_set.species) - set(potential.species))
+    if missing:
+        raise ValueError(f'the validation set has species {missing} that the potential lacks')
+    images = []
+    for atoms in validation_set.to_ase():
+        results = atoms.calc.results if atoms.calc is not None else {}
+        if 'energy' not in results or 'forces' not in results:
+            continue
+        stress = None
+        if 'stress' in results:
+            from ase.stress import voigt_6_to_full_3x3_stress
+
+            stress = voigt_6_to_full_3x3_stress(results['stress'])
+        plain = atoms.copy()
+        plain.calc = None
+        plain.info['targets'] = {'energy': results['energy'], 'forces': results['forces'], 'stress': stress}
+        images.append(plain)
+    if not images:
+        raise ValueError('the validation set holds no configuration with energy and forces')
+    return orm.Dict({'validation': evaluate_errors(images, potential.get_calculator)})
+
+
+@calcfunction
+def merge_error_tables(fit: orm.Dict, validation: orm.Dict) -> orm.Dict:
+    """The fit's error table (``training``, ``validation``) with ``validation`` taken from ``validation``."""
+    return orm.Dict({**fit.get_dict(), 'validation': validation.get_dict()['validation']})
