@@ -199,8 +199,13 @@ def test_arrhenius_equals_the_fit_on_the_diffusivities(argon_run):
     assert arr['Ea'] == pytest.approx(direct['Ea'], rel=1e-12)
     assert arr['Ea_err'] == pytest.approx(direct['Ea_err'], rel=1e-12)
     assert arr['prefactor_cm2_s'] == pytest.approx(direct['prefactor'], rel=1e-12)
-    assert arr['verdict'] in ('arrhenius', 'non-arrhenius') and arr['best_model'] in ('arrhenius', 'vtf')
-    assert 'two_regime' in arr['skipped']  # four temperatures: too few for two regimes of >= 2 points each
+    # the verdict the data imply under the protocol's AICc: four temperatures are too few for two regimes of >= 2
+    # points each, and the 3-parameter VTF has n - k - 1 = 0, so its AICc is infinite (stored as null): no curved
+    # model can overturn the Arrhenius law, whatever the curvature of D(T)
+    assert 'two_regime' in arr['skipped']
+    assert arr['criterion'] == 'AICc' and arr['criteria']['vtf']['AICc'] is None
+    assert arr['criteria']['arrhenius']['AICc'] is not None
+    assert arr['verdict'] == 'arrhenius' and arr['best_model'] == 'arrhenius'
     # LJ argon near its triple point: Ea ~ 0.01 eV (~ epsilon), as the data above
     assert 0.005 < arr['Ea'] < 0.03
     extrapolation = arr['extrapolation']
@@ -214,9 +219,11 @@ def test_modes_importance_and_environments(argon_run):
     arrays = results['modes_arrays']
     n_samples = 2 * 500 * 2  # two trajectories, 500 ions, 2 windows of 5 frames (10 ps)
     assert modes['n_samples'] == n_samples and arrays.get_array('X').shape[0] == n_samples
-    assert 1 <= modes['n_modes'] <= 3
-    assert sum(m['population'] for m in modes['modes']) == pytest.approx(1.0)
-    assert all(m['label'] in ('hopping', 'clustered', 'void-trapped', 'vibrating') for m in modes['modes'])
+    # a homogeneous liquid is one diffusion population at each temperature, and the 94 K and 140 K liquids differ
+    # in mobility by less than the spread of 10 ps displacements: one mode, that moves without site hops
+    assert modes['n_modes'] == 1, modes['merge_history']
+    assert modes['modes'][0]['label'] == 'free'
+    assert modes['modes'][0]['population'] == pytest.approx(1.0)
     assert sorted(modes['ranking']) == sorted(modes['descriptors'])
     assert set(np.unique(arrays.get_array('mode'))) <= set(range(modes['n_modes']))
     # mobility over 10 ps is explained by the motion descriptors of the same window

@@ -15,7 +15,7 @@ msd_gls      analytic MSD covariance across lags (random walk + noise) and the G
 arrhenius    Arrhenius / two-regime / VTF fits, AICc/BIC verdict, apparent Ea(T), extrapolation
 rdf          periodic radial distribution functions, first-minimum cutoffs
 descriptors  per-ion sliding-window descriptors (motion, site hopping, coordination, voids, clusters)
-modes        Gaussian-mixture diffusion modes with a documented label rule
+modes        diffusion modes: Gaussian-mixture components merged into modes, documented label rule
 importance   random-forest regression of mobility with held-out permutation importance
 environments Steinhardt-based local environments, classes and a trained classifier
 polyhedra    bond-angle variance, quadratic elongation, off-centring of coordination polyhedra
@@ -47,6 +47,7 @@ _EXPORTS = {
     'local_environment_descriptors': 'environments',
     'mobility_importance': 'importance',
     'diffusion_modes': 'modes',
+    'ion_modes': 'modes',
     'label_mode': 'modes',
     'collective_msd': 'msd',
     'msd_by_species': 'msd',

@@ -233,8 +233,9 @@ def arrhenius(mobile_species: orm.Str, parameters: orm.Dict, **diffusivities):
 # ---------------------------------------------------------------------------------- modes and importance
 @calcfunction
 def diffusion_modes_and_importance(mobile_species: orm.Str, parameters: orm.Dict, timestep=None, **trajectories):
-    """Per-ion descriptors over sliding windows (pooled over the trajectories), Gaussian-mixture diffusion
-    modes (labels, centroids, populations) and random-forest importance of the descriptors for the mobility
+    """Per-ion descriptors over sliding windows (pooled over the trajectories), diffusion modes (Gaussian-mixture
+    components merged by Bhattacharyya distance and by the ions' switching between them; labels, centroids,
+    populations) and random-forest importance of the descriptors for the mobility
     (cross-validated R^2, permutation importance with its standard error, ranking)."""
     from aiida_mscale.analysis.descriptors import ion_descriptors
     from aiida_mscale.analysis.importance import mobility_importance
@@ -279,7 +280,15 @@ def diffusion_modes_and_importance(mobile_species: orm.Str, parameters: orm.Dict
         source = np.concatenate([b[4] for b in blocks])
         groups = source * max(b[5] for b in blocks) + ion  # one group per ion per trajectory: no leakage
         modes = diffusion_modes(
-            X, names, mobility, max_modes=int(p['max_modes']), seed=int(p['seed']), cluster_on=p['cluster_on']
+            X,
+            names,
+            mobility,
+            max_modes=int(p['max_modes']),
+            seed=int(p['seed']),
+            cluster_on=p['cluster_on'],
+            ion=groups,
+            window_start=start,
+            window=int(p['descriptor_window']),
         )
         importance = mobility_importance(
             X,
@@ -300,7 +309,9 @@ def diffusion_modes_and_importance(mobile_species: orm.Str, parameters: orm.Dict
         'n_samples': int(X.shape[0]),
         'cutoffs': cutoffs,
         'n_modes': modes['n_modes'],
+        'n_components': modes['n_components'],
         'bic': {str(k): v for k, v in modes['bic'].items()},
+        'merge_history': modes['merge_history'],
         'used_descriptors': modes['used_descriptors'],
         'modes': modes['modes'],
         'r2_cv': importance['r2_cv'],

@@ -29,7 +29,7 @@ DEFAULTS = {
     'descriptor_frame_stride': 5,  # structure descriptors on every n-th frame
     'descriptor_cutoffs': None,  # {symbol: cutoff [A]}; None: RDF first minima
     'max_modes': 4,
-    'cluster_on': None,  # descriptor names the mixture is fitted on (None: all)
+    'cluster_on': None,  # descriptor names the modes are found from (None: motion, sites, clusters; 'all': all)
     'importance_splits': 5,
     'importance_estimators': 100,
     'importance_repeats': 5,
