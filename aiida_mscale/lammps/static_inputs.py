@@ -68,7 +68,15 @@ RESULT_COLUMNS = (
     'fmax',
 )
 #: LAMMPS's stopping criteria of ``minimize`` that mean convergence.
-CONVERGED_CRITERIA = ('energy tolerance', 'force tolerance', 'linesearch alpha is zero', 'quadratic factors are zero')
+CONVERGED_CRITERIA = (
+    'energy tolerance',
+    'force tolerance',
+    'linesearch alpha is zero',
+    'quadratic factors are zero',
+    'search direction is not downhill',
+)
+#: Of these, the criteria where the minimiser gave up at machine precision: converged only if the forces are small.
+PRECISION_CRITERIA = ('linesearch', 'quadratic', 'search direction')
 
 
 class StaticParameters(ParameterModel):

@@ -98,7 +98,7 @@ class LammpsMtpStaticParser(Parser):
         if parameters['task'] == 'minimize':
             stopped = summary['stopping_criterion'] or 'unknown'
             converged = any(stopped.startswith(c) for c in static_inputs.CONVERGED_CRITERIA)
-            if converged and stopped.startswith(('linesearch', 'quadratic')):
+            if converged and stopped.startswith(static_inputs.PRECISION_CRITERIA):
                 # the line search gave up: converged only if the forces are (near) the tolerance
                 converged = r['fmax'] <= 10 * parameters['force_tolerance']
             if not converged:

@@ -25,6 +25,7 @@ DFT elastic constants):
 from __future__ import annotations
 
 import pathlib
+from typing import Literal
 
 import numpy as np
 from aiida import orm
@@ -75,6 +76,7 @@ class ThermodynamicsParameters(ParameterModel):
         DEFAULT_MISMATCH_TOLERANCE, le=0.2, description='Largest in-plane mismatch of slab and interface cells.'
     )
     force_tolerance: PositiveFloat = Field(1e-4, description='Relaxations: force tolerance [eV/Angstrom].')
+    min_style: Literal['cg', 'fire', 'sd', 'hftn'] = Field('cg', description='Relaxations: LAMMPS minimiser.')
     max_iterations: PositiveInt = Field(5000, description='Relaxations: minimiser iterations per run.')
 
 
@@ -236,7 +238,9 @@ class ThermodynamicsWorkChain(ProtocolMixin, WorkChain):
         p = self.ctx.p
         parameters = {'task': task, 'relax_box': relax_box}
         if task == 'minimize':
-            parameters.update(force_tolerance=p['force_tolerance'], max_iterations=p['max_iterations'])
+            parameters.update(
+                force_tolerance=p['force_tolerance'], max_iterations=p['max_iterations'], min_style=p['min_style']
+            )
         lammps = {'code': self.inputs.code, 'structure': structure, 'parameters': orm.Dict(parameters)}
         if 'potential' in self.inputs:
             lammps['potential'] = self.inputs.potential

@@ -1,0 +1,194 @@
+"""MdProductionWorkChain with LAMMPS for real: a (T x x) grid feeding the transport analysis, a production run
+restarted after a simulated walltime stop, and bad input refused before anything runs.
+
+The potential is a tame MTP with random coefficients (aiida_mscale.lammps.testing.tame_potential) for a toy
+Li/Co host on a simple-cubic lattice; at 30 kbar it is a dense, stable liquid-like solid, which is all the
+machinery needs.
+"""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+PRESSURE = 30000.0  # bar: the tame toy potential is held together by pressure
+SMALL = {
+    'timestep': 0.001,
+    'equilibration_steps': 300,
+    'production_steps': 400,
+    'thermo_every': 10,
+    'dump_every': 20,
+    'equilibration_dump_every': 50,
+    'pressure': PRESSURE,
+    'n_blocks': 4,
+    'seed': 777,
+}
+
+
+def _potential():
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+    from aiida_mscale.lammps.testing import tame_potential
+
+    return MtpPotentialData(tame_potential(level=8, species_count=2, max_dist=4.5, seed=3).to_text(), ['Li', 'Co'])
+
+
+def _host():
+    from aiida import orm
+
+    atoms = bulk('Po', 'sc', a=2.8) * (3, 3, 3)
+    atoms.symbols = [['Li', 'Co'][k % 2] for k in range(len(atoms))]  # 14 Li sites, 13 Co
+    return orm.StructureData(ase=atoms)
+
+
+def _builder(code, temperatures, fractions, parameters, **kwargs):
+    from aiida import orm
+
+    from aiida_mscale.workflows.md_production import MdProductionWorkChain
+
+    builder = MdProductionWorkChain.get_builder()
+    builder.code = code
+    builder.potential = kwargs.pop('potential', None) or _potential()
+    builder.host = kwargs.pop('host', None) or _host()
+    builder.guest = orm.Str('Li')
+    builder.temperatures = orm.List(temperatures)
+    builder.guest_fractions = orm.List(fractions)
+    builder.parameters = orm.Dict(parameters)
+    builder.max_concurrent = orm.Int(2)
+    for key, value in kwargs.items():
+        builder[key] = value
+    return builder
+
+
+def test_grid_feeds_diffusivity_into_the_transport_analysis(lammps_code):
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.analysis.state_points import block_average
+    from aiida_mscale.workflows.transport import TransportAnalysisWorkChain
+
+    parameters = {**SMALL, 'production_ensemble': 'npt', 'storage': {'species': ['Li'], 'float32': True}}
+    results, node = run_get_node(_builder(lammps_code, [600.0, 900.0], [0.5, 1.0], parameters))
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    labels = sorted(results['trajectories'])
+    assert len(labels) == 4
+    for label in labels:
+        averages = results['averages'][label].get_dict()
+        assert averages['x'] == pytest.approx(averages['target_x'])  # 7/14 and 14/14 Li sites
+        thermo = results['thermo'][label]
+        # the averages are the block means of the production's own series (an independent recomputation)
+        mean, error = block_average(thermo.get_array('vol'), 4)
+        assert averages['volume'] == pytest.approx(mean) and averages['volume_error'] == pytest.approx(error)
+        assert thermo.get_array('step')[-1] == 400
+        trajectory = results['trajectories'][label]
+        assert trajectory.base.attributes.get('elements') == ['Li'] and trajectory.number_steps == 21
+        assert trajectory.number_atoms == round(14 * averages['x'])
+        storage = results['storage'][label].get_dict()
+        assert storage['frames'] == 21 and storage['stored_bytes'] < storage['raw_trajectory_bytes']
+        print(f'{label}: stored {storage["stored_bytes"]} bytes, raw dump {storage["raw_trajectory_bytes"]} bytes')
+    # the stored trajectories go into the transport analysis as they are: temperature and time from their creator
+    builder = TransportAnalysisWorkChain.get_builder_from_protocol(
+        dict(results['trajectories']),
+        'Li',
+        protocol='fast',
+        overrides={'parameters': {'analyses': ['diffusivity'], 'n_blocks': 3}},
+    )
+    transport, tnode = run_get_node(builder)
+    assert tnode.is_finished_ok, (tnode.exit_status, tnode.exit_message)
+    table = {}
+    for label in labels:
+        entry = transport['diffusivity'][label].get_dict()
+        table[label] = entry
+        assert entry['temperature'] == pytest.approx(float(label[1:4]))
+    print('\nD(T, x):', {k: v.get('species', v) for k, v in table.items()})
+
+
+def _cutting_code(lammps_code, tmp_path, steps, cut):
+    """A copy of the LAMMPS code whose first run of `steps` steps stops at `cut` like a job out of walltime: LAMMPS
+    runs `cut` steps and the stdout loses its closing `Total wall time` line."""
+    from aiida import orm
+
+    marker = tmp_path / 'cut_done'
+    wrapper = tmp_path / 'lmp_cut.sh'
+    wrapper.write_text(
+        f"""#!/bin/bash
+if grep -q '^run {steps}$' "$2" && [ ! -e '{marker}' ]; then
+    touch '{marker}'
+    sed -i 's/^run {steps}$/run {cut}/' "$2"
+    '{lammps_code.filepath_executable}' "$@" | grep -v 'Total wall time'
+    exit 0
+fi
+exec '{lammps_code.filepath_executable}' "$@"
+"""
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    code = orm.InstalledCode(
+        computer=lammps_code.computer,
+        filepath_executable=str(wrapper),
+        default_calc_job_plugin='mscale.lammps.mtp',
+        prepend_text=lammps_code.prepend_text,
+        label=f'lmp-cut-{os.getpid()}',
+    )
+    return code.store()
+
+
+def test_restart_after_a_walltime_stop_continues_the_same_trajectory(lammps_code, tmp_path):
+    """NVE production of one state point, uninterrupted and cut at step 200 of 400 then restarted from the last
+    dumped frame (positions and velocities): the thermo after the restart follows the uninterrupted run."""
+    from aiida.engine import run_get_node
+
+    parameters = {**SMALL, 'production_ensemble': 'nve'}
+    reference, node = run_get_node(_builder(lammps_code, [600.0], [1.0], parameters))
+    assert node.is_finished_ok, node.exit_message
+    code = _cutting_code(lammps_code, tmp_path, steps=400, cut=200)
+    restarted, rnode = run_get_node(_builder(code, [600.0], [1.0], parameters))
+    assert rnode.is_finished_ok, rnode.exit_message
+    (label,) = reference['thermo']
+    assert restarted['storage'][label]['segments'] == 2  # the production really was cut and restarted
+    a, b = reference['thermo'][label], restarted['thermo'][label]
+    np.testing.assert_array_equal(a.get_array('step'), b.get_array('step'))
+    before = a.get_array('step') < 200
+    # before the cut: the same run (serial LAMMPS, same seed) bit for bit
+    np.testing.assert_array_equal(a.get_array('pe')[before], b.get_array('pe')[before])
+    # after: continued from a dumped frame (LAMMPS writes %g: 6 significant digits of positions and velocities)
+    for name in ('pe', 'etotal', 'temp'):
+        deviation = np.abs(b.get_array(name)[~before] / a.get_array(name)[~before] - 1).max()
+        print(f'\n{name}: largest relative deviation after the restart {deviation:.2e}')
+        np.testing.assert_allclose(b.get_array(name)[~before], a.get_array(name)[~before], rtol=1e-4)
+    # NVE: the total energy is conserved across the join as in the uninterrupted run
+    drift = np.ptp(b.get_array('etotal'))
+    assert drift < 5 * max(np.ptp(a.get_array('etotal')), 1e-3)
+    # the trajectory is continuous across the join (unwrapped positions do not jump by a cell vector)
+    from aiida_mscale.workflows.transport.reader import read_trajectory
+
+    positions = read_trajectory(restarted['trajectories'][label]).positions
+    assert np.abs(np.diff(positions, axis=0)).max() < 1.5
+
+
+@pytest.mark.parametrize(
+    ('change', 'message'),
+    [
+        ({'temperatures': []}, 'state-point grid is empty'),
+        ({'temperatures': [-300.0]}, 'is not a temperature'),
+        ({'guest_fractions': [1.5]}, 'not a fraction'),
+        ({'host': 'no_guest'}, 'the host has no Li sites'),
+        ({'parameters': {'production_steps': -5}}, 'parameters.production_steps'),
+        ({'chemical_potentials': [-1.0, -2.0]}, 'one number'),
+    ],
+)
+def test_bad_input_is_refused(lammps_code, change, message):
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    temperatures = change.get('temperatures', [600.0])
+    fractions = change.get('guest_fractions', [0.5])
+    kwargs = {}
+    if change.get('host') == 'no_guest':
+        atoms = bulk('Po', 'sc', a=2.8) * (2, 2, 2)
+        atoms.symbols = ['Co'] * len(atoms)
+        kwargs['host'] = orm.StructureData(ase=atoms)
+    if 'chemical_potentials' in change:
+        kwargs['chemical_potentials'] = orm.List(change['chemical_potentials'])
+    builder = _builder(lammps_code, temperatures, fractions, change.get('parameters', {}), **kwargs)
+    with pytest.raises(ValueError, match=message):
+        run_get_node(builder)
