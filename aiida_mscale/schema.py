@@ -157,13 +157,15 @@ Model = TypeVar('Model', bound=ParameterModel)
 def _location(where: str, loc: tuple) -> str:
     parts = [where] if where else []
     for item in loc:
+        if isinstance(item, str) and ('[' in item or '(' in item):
+            continue  # pydantic's name of a union member or validator, not a key
         parts.append(f'[{item}]' if isinstance(item, int) else str(item))
     return '.'.join(parts).replace('.[', '[')
 
 
 def describe_errors(exception: ValidationError, where: str = '') -> str:
     """One line per error of ``exception``: ``where.key: message (got value)``."""
-    lines = []
+    lines, seen = [], set()
     for error in exception.errors(include_url=False):
         message = error['msg'].removeprefix('Value error, ')
         location = _location(where, error['loc'])
@@ -171,8 +173,11 @@ def describe_errors(exception: ValidationError, where: str = '') -> str:
             message = 'unknown parameter (not allowed here)'
         elif error['type'] == 'missing':
             message = 'required parameter is missing'
-        shown = '' if error['type'] in ('missing', 'extra_forbidden') else f' (got {_shown(error.get("input"))})'
-        lines.append(f'{location}: {message}{shown}')
+        quiet = error['type'] in ('missing', 'extra_forbidden') or not error['loc']  # a model-level check says it
+        shown = '' if quiet else f' (got {_shown(error.get("input"))})'
+        if location not in seen:  # a union reports once per member: the first says enough
+            seen.add(location)
+            lines.append(f'{location}: {message}{shown}')
     return '; '.join(lines)
 
 

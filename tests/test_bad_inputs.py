@@ -559,3 +559,30 @@ def test_cli_report_refuses_an_unwritable_output_folder(aiida_profile, tmp_path)
     result = CliRunner().invoke(cmd_root, ['report', str(node.pk), '--output-dir', str(blocked / 'sub')])
     assert result.exit_code != 0 and 'Traceback' not in result.output
     assert 'cannot write to' in result.output and '--output-dir' in result.output, result.output
+
+
+# ------------------------------------------------------------------------------------------ transport analysis
+@pytest.mark.parametrize(
+    'change, message',
+    [
+        ({'framework': PAYLOAD}, r'parameters.framework: .* is not a valid element'),
+        ({'environment_species': ['Li', PAYLOAD]}, r'parameters.environment_species'),
+        ({'environment_train': PAYLOAD}, r'parameters.environment_train: .* is not a valid identifier'),
+        ({'descriptor_trajectories': ['a', PAYLOAD]}, r'parameters.descriptor_trajectories\[1\]'),
+        ({'cluster_on': PAYLOAD}, r'parameters.cluster_on'),
+        ({'descriptor_cutoffs': {PAYLOAD: 3.0}}, r'parameters.descriptor_cutoffs'),
+        ({'criterion': PAYLOAD}, r"parameters.criterion: Input should be 'AICc' or 'BIC'"),
+        ({'charge': 0.0}, r'`charge` must be non-zero'),
+        ({'n_blocks': 1}, r'parameters.n_blocks: Input should be greater than or equal to 2'),
+        ({'fit_window': [0.5, 0.1]}, r'`fit_window` must be \[t_start, t_end\] with t_start < t_end'),
+        ({'fit_window': [math.nan, 1.0]}, r'parameters.fit_window\[0\]: .*finite'),
+        ({'dim': 4}, r'parameters.dim: Input should be 1, 2 or 3'),
+        ({'seed': -1}, r'parameters.seed: Input should be greater than or equal to 0'),
+        ({'fit_windw': [0.1, 0.5]}, r"unknown analysis parameters \['fit_windw'\]"),
+    ],
+)
+def test_transport_settings_refuse_bad_values(change, message):
+    from aiida_mscale.workflows.transport.settings import merge_parameters
+
+    with pytest.raises(ValueError, match=message):
+        merge_parameters(change)

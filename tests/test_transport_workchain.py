@@ -370,7 +370,7 @@ def _walk(n_frames=60, n_atoms=32, times=None, seed=0):
         ('window', r'trajectory `a`: too few frames for the fit window: window ends at 8 ps but the trajectory spans'),
         ('window_block', r'trajectory `a`: too few frames for the fit window: window ends at 3 ps but each of the'),
         ('nan_time', r'trajectory `b`: times contain NaN or infinite values \(first at frame 11'),
-        ('method', r"`diffusivity_method` must be 'gls' or 'block', got 'ols'"),
+        ('method', r"parameters.diffusivity_method: Input should be 'gls' or 'block' \(got 'ols'\)"),
         ('species', r"trajectory `a`: mobile species \['Li'\] absent from the trajectory \(present: \['Na'\]\)"),
         ('time', r'trajectory `b`: time is not strictly increasing \(non-monotonic at frame 11'),
         ('two_temperatures', r'the Arrhenius analysis needs at least 3 distinct temperatures, got \[300.0, 400.0\]'),

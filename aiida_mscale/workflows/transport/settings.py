@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal, Union
+
+from pydantic import AfterValidator, Field, model_validator
+
+from aiida_mscale.schema import (
+    ElementSymbol,
+    NonNegativeFloat,
+    NonNegativeInt,
+    ParameterModel,
+    PositiveFloat,
+    PositiveInt,
+    Real,
+    check_token,
+    validate_parameters,
+)
+
+#: A trajectory label or descriptor name: a plain identifier.
+Label = Annotated[str, AfterValidator(lambda value: check_token(value, 'identifier'))]
+
 ANALYSES = ('diffusivity', 'arrhenius', 'modes', 'environments')
 
 #: every key of ``parameters``, with its default. Units: ps, K, Angstrom, elementary charges.
@@ -44,49 +63,75 @@ DEFAULTS = {
 }
 
 
+class TransportParameters(ParameterModel):
+    """Schema of the ``parameters`` input (see :data:`DEFAULTS` for the meaning and units of every key)."""
+
+    analyses: list[Literal['diffusivity', 'arrhenius', 'modes', 'environments']] = Field(
+        default_factory=lambda: list(ANALYSES), min_length=1
+    )
+    diffusivity_method: Literal['gls', 'block'] = 'gls'
+    fit_window: Annotated[list[NonNegativeFloat], Field(min_length=2, max_length=2)] | None = None
+    n_blocks: int = Field(5, ge=2)
+    drift_correction: bool = False
+    framework: Union[ElementSymbol, list[ElementSymbol]] | None = None
+    dim: Literal[1, 2, 3] = 3
+    charge: Real = 1.0
+    criterion: Literal['AICc', 'BIC'] = 'AICc'
+    delta: NonNegativeFloat = 2.0
+    extrapolate_to: PositiveFloat = 300.0
+    descriptor_trajectories: list[Label] | None = None
+    descriptor_frames: Annotated[list[int | None], Field(min_length=3, max_length=3)] | None = None
+    descriptor_window: PositiveInt = 20
+    descriptor_stride: PositiveInt | None = None
+    descriptor_frame_stride: PositiveInt = 5
+    descriptor_cutoffs: dict[ElementSymbol, PositiveFloat] | None = None
+    max_modes: PositiveInt = 4
+    cluster_on: Union[Literal['all'], list[Label]] | None = None
+    importance_splits: int = Field(5, ge=2)
+    importance_estimators: PositiveInt = 100
+    importance_repeats: PositiveInt = 5
+    seed: NonNegativeInt = 0
+    environment_train: Label | None = None
+    environment_species: Union[ElementSymbol, list[ElementSymbol]] | None = None
+    environment_cutoff: PositiveFloat | None = None
+    environment_frame_stride: PositiveInt = 10
+    environment_train_frames: PositiveInt = 5
+    max_classes: PositiveInt = 4
+
+    @model_validator(mode='after')
+    def _consistent(self):
+        if self.fit_window is not None and not self.fit_window[0] < self.fit_window[1]:
+            raise ValueError(f'`fit_window` must be [t_start, t_end] with t_start < t_end [ps], got {self.fit_window}')
+        if (
+            self.descriptor_frames is not None
+            and self.descriptor_frames[2] is not None
+            and self.descriptor_frames[2] < 1
+        ):
+            raise ValueError(f'`descriptor_frames` step must be >= 1, got {self.descriptor_frames[2]}')
+        if self.descriptor_frame_stride > self.descriptor_window:
+            raise ValueError(
+                f'`descriptor_frame_stride` ({self.descriptor_frame_stride}) must not exceed `descriptor_window` '
+                f'({self.descriptor_window} frames)'
+            )
+        if self.charge == 0:
+            raise ValueError('`charge` must be non-zero (charge number of the mobile ion)')
+        return self
+
+
 def merge_parameters(given: dict | None) -> dict:
-    """``given`` on top of :data:`DEFAULTS`; raises ``ValueError`` naming the offending key."""
+    """``given`` validated by :class:`TransportParameters`, on top of :data:`DEFAULTS`.
+
+    :raises ValueError: naming each offending key.
+    """
     given = dict(given or {})
     unknown = sorted(set(given) - set(DEFAULTS))
     if unknown:
         raise ValueError(f'unknown analysis parameters {unknown}; known: {sorted(DEFAULTS)}')
-    p = {**DEFAULTS, **given}
+    p = validate_parameters(TransportParameters, given, 'parameters').dump()
     analyses = list(p['analyses'])
-    bad = [a for a in analyses if a not in ANALYSES]
-    if bad or not analyses:
-        raise ValueError(f'`analyses` must be a non-empty list from {list(ANALYSES)}, got {analyses}')
     if 'arrhenius' in analyses and 'diffusivity' not in analyses:
         analyses.insert(0, 'diffusivity')
     p['analyses'] = analyses
-    window = p['fit_window']
-    if window is not None and (len(window) != 2 or not 0 <= float(window[0]) < float(window[1])):
-        raise ValueError(f'`fit_window` must be [t_start, t_end] with 0 <= t_start < t_end [ps], got {window}')
-    for key in ('n_blocks', 'descriptor_window', 'descriptor_frame_stride', 'environment_frame_stride'):
-        if int(p[key]) != p[key] or p[key] < 1:
-            raise ValueError(f'`{key}` must be a positive integer, got {p[key]}')
-    if p['n_blocks'] < 2:
-        raise ValueError(f'`n_blocks` must be >= 2 to estimate an uncertainty, got {p["n_blocks"]}')
-    if p['descriptor_frame_stride'] > p['descriptor_window']:
-        raise ValueError(
-            f'`descriptor_frame_stride` ({p["descriptor_frame_stride"]}) must not exceed `descriptor_window` '
-            f'({p["descriptor_window"]} frames)'
-        )
-    frames = p['descriptor_frames']
-    if frames is not None and (len(frames) != 3 or any(v is not None and int(v) != v for v in frames)):
-        raise ValueError(f'`descriptor_frames` must be [start, stop, step] (integers or null), got {frames}')
-    if p['diffusivity_method'] not in ('gls', 'block'):
-        raise ValueError(f"`diffusivity_method` must be 'gls' or 'block', got {p['diffusivity_method']!r}")
-    if not isinstance(p['drift_correction'], bool):
-        raise ValueError(f'`drift_correction` must be true or false, got {p["drift_correction"]!r}')
-    framework = p['framework']
-    if framework is not None and not (
-        isinstance(framework, str) or (isinstance(framework, list) and all(isinstance(x, str) for x in framework))
-    ):
-        raise ValueError(f'`framework` must be a symbol or a list of symbols, got {framework!r}')
-    if p['criterion'] not in ('AICc', 'BIC'):
-        raise ValueError(f"`criterion` must be 'AICc' or 'BIC', got {p['criterion']!r}")
-    if p['charge'] == 0:
-        raise ValueError('`charge` must be non-zero (charge number of the mobile ion)')
     return p
 
 
