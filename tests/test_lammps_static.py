@@ -97,3 +97,75 @@ def test_eam_elastic_constants_match_a_direct_lammps_calculation(lammps_code, tm
     voigt_g = (c11 - c12 + 3 * c44) / 5
     reuss_g = 5 * (c11 - c12) * c44 / (4 * c44 + 3 * (c11 - c12))
     assert moduli['shear_modulus_vrh'] == pytest.approx((voigt_g + reuss_g) / 2, rel=5e-3)
+
+
+def test_pw_elastic_constants_of_bcc_lithium_match_a_direct_pw_strain_calculation(pw_code, tmp_path):
+    """C11, C12, C44 of bcc Li from pw.x through the work chain (components 1 and 4 of a cubic crystal, strains
+    +-0.5 %) against pw.x run directly through ASE (its own input writer, output reader and stress sign) at the same
+    strains, with the same cheap settings (tests/conftest.py CHEAP_DFT) and the same k-point mesh."""
+    from aiida import orm
+    from aiida.engine import run_get_node
+    from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
+    from ase.calculators.espresso import Espresso, EspressoProfile
+    from ase.units import GPa
+    from conftest import CHEAP_DFT, SERIAL
+
+    from aiida_mscale.analysis.elastic import strained_cell
+    from aiida_mscale.setup.bootstrap import PSEUDO_FAMILY_LABEL
+    from aiida_mscale.workflows.thermodynamics import ThermodynamicsWorkChain
+
+    atoms = bulk('Li', 'bcc', a=3.44)
+    structure = orm.StructureData(ase=atoms)
+    family = orm.load_group(PSEUDO_FAMILY_LABEL)
+    overrides = {**CHEAP_DFT['pw_base'], 'pseudo_family': PSEUDO_FAMILY_LABEL}
+    overrides['pw'] = {'parameters': {**overrides['pw']['parameters'], 'ELECTRONS': {'conv_thr': 1e-10}}}
+    pw_builder = PwBaseWorkChain.get_builder_from_protocol(
+        pw_code, structure, protocol='fast', overrides=overrides, options=SERIAL
+    )
+    pw_builder.pw.pop('structure', None)
+    pw_builder.pop('clean_workdir', None)
+    builder = ThermodynamicsWorkChain.get_builder()
+    builder.elastic_structure = structure
+    builder.elastic_pw = pw_builder
+    # the same +-0.5 % strains as the direct calculation: with these cheap settings the stress of soft Li is only
+    # good to a few 0.01 GPa, so the slopes are compared on identical strains (the +-1 % set is the default)
+    builder.parameters = orm.Dict({'elastic_components': [1, 4], 'strains': [-0.005, 0.005]})
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    c = results['elastic_tensor'].get_array('C')
+
+    # direct: pw.x through ASE with the same parameters, pseudopotential and mesh
+    parameters = pw_builder.pw.parameters.get_dict()
+    mesh = next(
+        link.node for link in node.base.links.get_outgoing().all() if link.link_label == 'elastic_kpoints'
+    ).outputs.result.get_kpoints_mesh()[0]
+    pseudo = family.get_pseudo('Li')
+    (tmp_path / pseudo.filename).write_text(pseudo.get_content())
+    system = {k.lower(): v for k, v in parameters['SYSTEM'].items() if k.lower() not in ('nat', 'ntyp', 'ibrav')}
+    input_data = {
+        'control': {'calculation': 'scf', 'tstress': True, 'tprnfor': True},
+        'system': system,
+        'electrons': {k.lower(): v for k, v in parameters['ELECTRONS'].items()},
+    }
+    profile = EspressoProfile(command='pw.x', pseudo_dir=str(tmp_path))
+    stresses = {}
+    for component in (1, 4):
+        for s in (-0.005, 0.005):
+            strained = atoms.copy()
+            strained.set_cell(strained_cell(atoms.cell.array, component, s), scale_atoms=True)
+            workdir = tmp_path / f'c{component}_{s}'
+            strained.calc = Espresso(
+                profile=profile,
+                directory=str(workdir),
+                input_data=input_data,
+                pseudopotentials={'Li': pseudo.filename},
+                kpts=tuple(mesh),
+            )
+            stresses[(component, s)] = strained.get_stress(voigt=True) / GPa  # ASE: tensile positive
+    c11 = (stresses[(1, 0.005)][0] - stresses[(1, -0.005)][0]) / 0.01
+    c12 = (stresses[(1, 0.005)][1] - stresses[(1, -0.005)][1]) / 0.01
+    c44 = (stresses[(4, 0.005)][3] - stresses[(4, -0.005)][3]) / 0.01
+    print(f'\npw.x machinery C11 C12 C44 = {c[0, 0]:.3f} {c[0, 1]:.3f} {c[3, 3]:.3f} GPa')
+    print(f'pw.x direct    C11 C12 C44 = {c11:.3f} {c12:.3f} {c44:.3f} GPa')
+    assert c44 > 0
+    assert [c[0, 0], c[0, 1], c[3, 3]] == pytest.approx([c11, c12, c44], rel=1e-3, abs=0.05)
