@@ -169,3 +169,69 @@ def test_pw_elastic_constants_of_bcc_lithium_match_a_direct_pw_strain_calculatio
     print(f'pw.x direct    C11 C12 C44 = {c11:.3f} {c12:.3f} {c44:.3f} GPa')
     assert c44 > 0
     assert [c[0, 0], c[0, 1], c[3, 3]] == pytest.approx([c11, c12, c44], rel=1e-3, abs=0.05)
+
+
+def test_minimisation_out_of_iterations_restarts_from_its_last_configuration(lammps_code):
+    """A minimisation capped at a few iterations stops with 401 and the base work chain continues it from the
+    last configuration until the forces are below the tolerance; the structure comes back in the input frame."""
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.workflows.lammps_static_base import LammpsMtpStaticBaseWorkChain
+
+    atoms = bulk('Cu', 'fcc', a=3.6, cubic=True) * (2, 1, 1)
+    atoms.rattle(0.05, seed=4)
+    parameters = {'task': 'minimize', 'force_tolerance': 1e-4, 'max_iterations': 4}
+    results, node = run_get_node(
+        LammpsMtpStaticBaseWorkChain,
+        lammps={
+            'code': lammps_code,
+            'structure': orm.StructureData(ase=atoms),
+            'eam_potential': orm.Str('Cu_u3.eam'),
+            'parameters': orm.Dict(parameters),
+        },
+        max_iterations=orm.Int(10),
+    )
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    calculations = sorted(node.called, key=lambda c: c.ctime)
+    assert len(calculations) >= 2 and calculations[0].exit_status == 401
+    summary = results['output_parameters'].get_dict()
+    assert summary['max_force'] < 1e-4
+    relaxed = results['structure'].get_ase()
+    np.testing.assert_allclose(relaxed.cell.array, atoms.cell.array, atol=1e-10)  # positions only: cell kept
+    # relaxed fcc: every atom back on its lattice site (up to a common translation)
+    ideal = bulk('Cu', 'fcc', a=3.6, cubic=True) * (2, 1, 1)
+    from ase.geometry import find_mic
+
+    shift = find_mic(relaxed.positions - ideal.positions, ideal.cell)[0]
+    shift = find_mic(shift - shift[0], ideal.cell)[0]
+    assert np.abs(shift).max() < 1e-3
+    # the cell is kept at a = 3.6 A, below Cu_u3's a0 = 3.615 A: compressed, so the (tensile-positive) Cauchy stress
+    # is negative, isotropic, about -K dV/V = -138 GPa x 3 x 0.015/3.615 = -1.7 GPa
+    stress = results['stress'].get_array('stress')
+    assert (
+        np.diag(stress) == pytest.approx([stress[0, 0]] * 3) and np.abs(stress - np.diag(np.diag(stress))).max() < 1e-6
+    )
+    assert -2.0 < stress[0, 0] < -1.5
+
+
+def test_static_bad_input_is_refused(lammps_code):
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_mscale.calculations.lammps_static import LammpsMtpStaticCalculation
+
+    structure = orm.StructureData(ase=bulk('Cu', 'fcc', a=3.6, cubic=True))
+    cases = [
+        ({'eam_potential': orm.Str('../../etc/passwd')}, 'is not allowed'),
+        (
+            {'eam_potential': orm.Str('Cu_u3.eam'), 'parameters': orm.Dict({'relax_box': 'iso'})},
+            "needs task 'minimize'",
+        ),
+        ({'eam_potential': orm.Str('Cu_u3.eam'), 'parameters': orm.Dict({'force_tolerance': '1e-3\nshell'})}, 'force'),
+        ({'eam_potential': orm.Str('Ag_u3.eam')}, r"species \['Cu'\] that the potential lacks"),
+        ({}, 'exactly one of'),
+    ]
+    for extra, message in cases:
+        with pytest.raises(ValueError, match=message):
+            run_get_node(LammpsMtpStaticCalculation, code=lammps_code, structure=structure, **extra)
