@@ -14,15 +14,16 @@ after a walltime cut):
    reported (it has left the potential's domain) and its configurations are an output.
 
 Results per state point (calcfunctions): the stored trajectory (restart segments joined, subsampled, species
-subset, single precision: ``compact_trajectory``, with the stored size reported), the thermo series, block-averaged volume, lattice
-parameters, temperature and energy with standard errors, and the composition (``state_point_averages``).
+subset, single precision: ``compact_trajectory``, with the stored size reported), the thermo series (joined:
+``stitch_thermo``), block-averaged volume, lattice parameters, temperature and energy with standard errors, and the
+composition (``state_point_averages``).
 At most ``max_concurrent`` state points run at once, as a rolling pool (:mod:`aiida_mscale.workflows.pool`);
 each runs one LAMMPS at a time, so this throttles the LAMMPS runs.
 
 The stored trajectories are aiida-lammps ``LammpsTrajectory`` nodes whose creator carries the production run's MD
 parameters, so they feed :class:`~aiida_mscale.workflows.transport.TransportAnalysisWorkChain` as they are
-(temperature and time axis are read from them): ``TransportAnalysisWorkChain.get_builder_from_protocol(dict(results['trajectories']),
-'Li')`` gives D(T, x).
+(temperature and time axis are read from them):
+``TransportAnalysisWorkChain.get_builder_from_protocol(dict(results['trajectories']), 'Li')`` gives D(T, x).
 """
 
 from __future__ import annotations
