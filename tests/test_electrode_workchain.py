@@ -356,7 +356,7 @@ def test_failed_model_gets_401_and_a_phase_field_without_miscibility_gap_is_refu
 
 
 def _ensemble(fenics_code, d_sigma, v_sigma):
-    """A small solid-solution particle (1 C-rate, 2 draws, seed 3) with relative D sigma and V sigma [V]."""
+    """A small solid-solution particle (3C, 2 draws, seed 3) with relative D sigma and V sigma [V]."""
     from aiida import orm
     from aiida.engine import run_get_node
 
@@ -376,7 +376,8 @@ def _ensemble(fenics_code, d_sigma, v_sigma):
         'cell': {**CELL, 'x_initial': 0.05, 'x_final': 0.95, 'c_rates': [3.0], 'cutoff_voltage': 3.0},
         'uncertainty': {'ensemble_size': 2, 'seed': 3},
     }
-    builder = ElectrodeWorkChain.get_builder_from_protocol(fenics_code, diffusivity, ocv, 'fast', overrides)
+    options = {'max_wallclock_seconds': 600}
+    builder = ElectrodeWorkChain.get_builder_from_protocol(fenics_code, diffusivity, ocv, 'fast', overrides, options)
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     return results, node
