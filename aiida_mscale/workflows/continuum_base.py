@@ -42,10 +42,11 @@ import pathlib
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, calcfunction, process_handler, while_
+from aiida.engine import ProcessHandlerReport, calcfunction, process_handler
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
 from aiida_mscale.calculations.continuum import ContinuumCalculation
+from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 CONTINUUM_PLUGIN = 'mscale.continuum'
 #: step-size limits (scaled by ``time_step_factor``) and give-up steps (scaled by ``dtau_min_factor``) per model
@@ -116,10 +117,12 @@ def validate_inputs(inputs, _):
     return None
 
 
-class ContinuumBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
+class ContinuumBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
     """Solve one continuum model, restarting a non-converged solve with a smaller time step, then a finer mesh."""
 
     _process_class = ContinuumCalculation
+    _namespace = 'continuum'
+    _unrecoverable = 'The solver failed in a way a restart cannot fix (missing output, internal error or bad input).'
 
     defaults = AttributeDict(
         {
@@ -134,22 +137,7 @@ class ContinuumBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.expose_inputs(ContinuumCalculation, namespace='continuum')
         spec.inputs.validator = validate_inputs
-        spec.outline(
-            cls.setup,
-            while_(cls.should_run_process)(
-                cls.run_process,
-                cls.inspect_process,
-            ),
-            cls.results,
-        )
-        spec.expose_outputs(ContinuumCalculation)
-        spec.exit_code(
-            300,
-            'ERROR_UNRECOVERABLE_FAILURE',
-            message='The solver failed in a way a restart cannot fix (missing output, internal error or bad input).',
-        )
         spec.exit_code(
             410,
             'ERROR_NOT_CONVERGED',
@@ -207,7 +195,6 @@ class ContinuumBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
         """Prepare ``ctx.inputs`` for the calculations. ``parameters`` stays a node: the first run gets the input
         itself, a restart gets the output of :func:`restart_parameters`, so the provenance is never cut."""
         super().setup()
-        self.ctx.inputs = AttributeDict(self.exposed_inputs(ContinuumCalculation, 'continuum'))
         self.ctx.model = self.ctx.inputs.model.value
         self.ctx.time_step_reductions = 0
         self.ctx.mesh_refinements = 0
@@ -217,14 +204,6 @@ class ContinuumBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
         self.ctx.inputs.parameters = restart_parameters(
             self.ctx.inputs.parameters, orm.Dict(changes), metadata={'call_link_label': 'restart_parameters'}
         )
-
-    def report_error_handled(self, calculation, action):
-        """Report the failure of ``calculation`` and the ``action`` taken."""
-        self.report(
-            f'{calculation.process_label}<{calculation.pk}> failed with exit status {calculation.exit_status}: '
-            f'{calculation.exit_message}'
-        )
-        self.report(f'Action taken: {action}')
 
     # ----------------------------------------------------------------------------------------------- handlers
     @process_handler(
@@ -237,8 +216,7 @@ class ContinuumBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
     )
     def handle_unrecoverable_failure(self, calculation):
         """Missing output, an internal error or input the solver refused: a rerun gives the same, abort."""
-        self.report_error_handled(calculation, 'unrecoverable failure, aborting')
-        return ProcessHandlerReport(True, self.exit_codes.ERROR_UNRECOVERABLE_FAILURE)
+        return self.abort_unrecoverable(calculation)
 
     @process_handler(
         priority=500,

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, calcfunction, process_handler, while_
+from aiida.engine import ProcessHandlerReport, calcfunction, process_handler
 
 from aiida_mscale.calculations.lammps_mtp import LammpsMtpCalculation
+from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 LAMMPS_PLUGIN = 'mscale.lammps.mtp'
 
@@ -109,47 +110,25 @@ def last_dumped_frame(retrieved: orm.FolderData, structure: orm.StructureData) -
     return result
 
 
-class LammpsMtpBaseWorkChain(BaseRestartWorkChain):
+class LammpsMtpBaseWorkChain(MscaleRestartWorkChain):
     """MD with an MTP, restarted on a walltime cut; an extrapolation break ends it cleanly (module docstring)."""
 
     _process_class = LammpsMtpCalculation
+    _namespace = 'lammps'
+    _unrecoverable = 'The MD failed in a way a restart cannot fix (no thermodynamic output, plugin not loaded).'
 
     defaults = AttributeDict({'seed_increment': 1})
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.expose_inputs(LammpsMtpCalculation, namespace='lammps')
         spec.inputs.validator = validate_inputs
-        spec.outline(
-            cls.setup,
-            while_(cls.should_run_process)(
-                cls.run_process,
-                cls.inspect_process,
-            ),
-            cls.results,
-        )
-        spec.expose_outputs(LammpsMtpCalculation)
-        spec.exit_code(
-            300,
-            'ERROR_UNRECOVERABLE_FAILURE',
-            message='The MD failed in a way a restart cannot fix (no thermodynamic output, plugin not loaded).',
-        )
 
     def setup(self):
         """Prepare ``ctx.inputs`` for the calculations."""
         super().setup()
-        self.ctx.inputs = AttributeDict(self.exposed_inputs(LammpsMtpCalculation, 'lammps'))
         self.ctx.inputs.parameters = self.ctx.inputs.parameters.get_dict() if 'parameters' in self.ctx.inputs else {}
         self.ctx.stopped_by_break = False
-
-    def report_error_handled(self, calculation, action):
-        """Report the failure of ``calculation`` and the ``action`` taken."""
-        self.report(
-            f'{calculation.process_label}<{calculation.pk}> failed with exit status {calculation.exit_status}: '
-            f'{calculation.exit_message}'
-        )
-        self.report(f'Action taken: {action}')
 
     # ----------------------------------------------------------------------------------------------- handlers
     @process_handler(priority=700, exit_codes=LammpsMtpCalculation.exit_codes.STOPPED_BY_EXTRAPOLATION_BREAK)
@@ -169,8 +148,7 @@ class LammpsMtpBaseWorkChain(BaseRestartWorkChain):
     )
     def handle_unrecoverable_failure(self, calculation):
         """No thermodynamic output or no pair_style mtp: a rerun gives the same. Abort."""
-        self.report_error_handled(calculation, 'unrecoverable failure, aborting')
-        return ProcessHandlerReport(True, self.exit_codes.ERROR_UNRECOVERABLE_FAILURE)
+        return self.abort_unrecoverable(calculation)
 
     @process_handler(
         priority=400,

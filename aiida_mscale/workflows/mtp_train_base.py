@@ -20,10 +20,11 @@ import pathlib
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
+from aiida.engine import ProcessHandlerReport, process_handler
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from aiida_mscale.calculations.mtp_train import MtpTrainCalculation
+from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 TRAIN_PLUGIN = 'mscale.mtp.train'
 
@@ -39,10 +40,12 @@ def validate_inputs(inputs, _):
     return None
 
 
-class MtpTrainBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
+class MtpTrainBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
     """Fit a Moment Tensor Potential, restarting on a diverged fit or a walltime cut (see the module docstring)."""
 
     _process_class = MtpTrainCalculation
+    _namespace = 'mtp'
+    _unrecoverable = 'The training failed in a way a restart cannot fix (missing output, script error or bad input).'
 
     defaults = AttributeDict(
         {
@@ -55,22 +58,7 @@ class MtpTrainBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.expose_inputs(MtpTrainCalculation, namespace='mtp')
         spec.inputs.validator = validate_inputs
-        spec.outline(
-            cls.setup,
-            while_(cls.should_run_process)(
-                cls.run_process,
-                cls.inspect_process,
-            ),
-            cls.results,
-        )
-        spec.expose_outputs(MtpTrainCalculation)
-        spec.exit_code(
-            300,
-            'ERROR_UNRECOVERABLE_FAILURE',
-            message='The training failed in a way a restart cannot fix (missing output, script error or bad input).',
-        )
 
     @classmethod
     def get_protocol_filepath(cls) -> pathlib.Path:
@@ -104,17 +92,8 @@ class MtpTrainBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
     def setup(self):
         """Prepare ``ctx.inputs`` for the calculations; remember the initial potential for a reseeded restart."""
         super().setup()
-        self.ctx.inputs = AttributeDict(self.exposed_inputs(MtpTrainCalculation, 'mtp'))
         self.ctx.inputs.parameters = self.ctx.inputs.parameters.get_dict() if 'parameters' in self.ctx.inputs else {}
         self.ctx.initial_potential = self.ctx.inputs.potential
-
-    def report_error_handled(self, calculation, action):
-        """Report the failure of ``calculation`` and the ``action`` taken."""
-        self.report(
-            f'{calculation.process_label}<{calculation.pk}> failed with exit status {calculation.exit_status}: '
-            f'{calculation.exit_message}'
-        )
-        self.report(f'Action taken: {action}')
 
     # ----------------------------------------------------------------------------------------------- handlers
     @process_handler(
@@ -127,8 +106,7 @@ class MtpTrainBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
     )
     def handle_unrecoverable_failure(self, calculation):
         """Missing output, a script error (bad input) or an unreadable potential: abort."""
-        self.report_error_handled(calculation, 'unrecoverable failure, aborting')
-        return ProcessHandlerReport(True, self.exit_codes.ERROR_UNRECOVERABLE_FAILURE)
+        return self.abort_unrecoverable(calculation)
 
     @process_handler(priority=500, exit_codes=MtpTrainCalculation.exit_codes.ERROR_FIT_DIVERGED)
     def handle_fit_diverged(self, calculation):
