@@ -192,3 +192,36 @@ def test_bad_input_is_refused(lammps_code, change, message):
     builder = _builder(lammps_code, temperatures, fractions, change.get('parameters', {}), **kwargs)
     with pytest.raises(ValueError, match=message):
         run_get_node(builder)
+
+
+def test_gcmc_composition_and_a_production_that_leaves_the_domain(lammps_code):
+    """x set by GCMC at a chemical potential that favours the guest, and a production run graded against an active
+    set of near-ideal cells: the dense hot state leaves it at once, which is reported, stops the state point with
+    414 and keeps the extrapolative configurations as an output."""
+    from aiida import orm
+    from aiida.engine import run_get_node
+    from test_lammps_mtp import _potential
+
+    potential = _potential(['Li', 'Co'], with_active_set=True, seed=3)
+    parameters = {
+        **SMALL,
+        'gcmc_steps': 200,
+        'production_steps': 200,
+        'gcmc': {'every': 10, 'exchanges': 10},
+        'grading': {'enabled': True, 'every': 10, 'save_threshold': 1.5, 'break_threshold': 10.0},
+    }
+    builder = _builder(
+        lammps_code, [900.0], [0.5], parameters, potential=potential, chemical_potentials=orm.List([10.0])
+    )
+    results, node = run_get_node(builder)
+    assert node.exit_status == 421, (node.exit_status, node.exit_message)
+    (point,) = [c for c in node.called if c.process_label == 'MdStatePointWorkChain']
+    assert point.exit_status == 414 and 'break threshold' in point.exit_message
+    stages = {link.link_label: link.node for link in point.base.links.get_outgoing(node_class=orm.WorkflowNode).all()}
+    atoms = stages['gcmc'].outputs.thermo.get_array('atoms')
+    print(f'\nGCMC atom counts: {atoms.tolist()}')
+    assert atoms[0] == 13 + 7 and 13 + 7 < atoms[-1] <= 13 + 14  # guests inserted, at most one per site
+    logs = [entry.message for entry in orm.Log.collection.get_logs_for(point)]
+    assert any("left the potential's domain" in message for message in logs), logs
+    (label,) = results['extrapolative_configurations']
+    assert len(results['extrapolative_configurations'][label]) >= 1

@@ -6,8 +6,8 @@ after a walltime cut):
 
 1. composition: the host with ``round(x n_sites)`` of its guest sites kept at random (calcfunction
    :func:`~aiida_mscale.calculations.functions.thermodynamics.seeded_ordering`, seed per ordering) and, when a
-   chemical potential is given for x, a GCMC equilibration (NVT + ``fix gcmc`` of the guest at mu(x)) that lets
-   the guest content find its equilibrium;
+   chemical potential is given for x, a GCMC equilibration (NVT + ``fix gcmc`` of the guest at mu(x), at most
+   ``n_sites`` guests) that lets the guest content find its equilibrium;
 2. NPT equilibration from the last frame;
 3. production (NVE, NVT or NPT) from the last frame with its velocities, extrapolation grading on when the
    potential has an active set: a production run that saves or breaks on extrapolative configurations is
@@ -45,6 +45,7 @@ from aiida_mscale.calculations.functions.thermodynamics import (
     state_point_averages,
     stitch_thermo,
 )
+from aiida_mscale.calculations.lammps_mtp import LammpsMtpCalculation
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.schema import (
     ElementSymbol,
@@ -194,6 +195,12 @@ class MdStatePointWorkChain(WorkChain):
         spec.exit_code(411, 'ERROR_GCMC_FAILED', message='The GCMC composition stage failed: {message}')
         spec.exit_code(412, 'ERROR_EQUILIBRATION_FAILED', message='The NPT equilibration failed: {message}')
         spec.exit_code(413, 'ERROR_PRODUCTION_FAILED', message='The production run failed: {message}')
+        spec.exit_code(
+            414,
+            'ERROR_LEFT_DOMAIN',
+            message='The production run stopped at step {step} of {steps}: its extrapolation grade reached the break '
+            'threshold (the potential must be retrained on the extrapolative configurations, an output).',
+        )
 
     def setup(self):
         self.ctx.settings = self.inputs.settings.get_dict()
@@ -220,7 +227,8 @@ class MdStatePointWorkChain(WorkChain):
                 ensemble='nvt',
                 steps=s['gcmc_steps'],
                 dump_every=s['equilibration_dump_every'],
-                gcmc={'species': s['guest'], 'mu': s['mu'], **gcmc},
+                # the guest count is capped at the number of guest sites of the host (fix gcmc `max`)
+                gcmc={'species': s['guest'], 'mu': s['mu'], 'max_count': s['n_sites'], **gcmc},
             )
         elif stage == 'equilibration':
             parameters.update(ensemble='npt', steps=s['equilibration_steps'], dump_every=s['equilibration_dump_every'])
@@ -317,6 +325,15 @@ class MdStatePointWorkChain(WorkChain):
             )
             if 'extrapolative_configurations' in outputs:
                 self.out('extrapolative_configurations', outputs.extrapolative_configurations)
+        calculations = [c for c in node.called if c.process_class is LammpsMtpCalculation]
+        final = max(calculations, key=lambda c: c.ctime) if calculations else None
+        if (
+            final is not None
+            and final.exit_status == LammpsMtpCalculation.exit_codes.STOPPED_BY_EXTRAPOLATION_BREAK.status
+        ):
+            steps = self.ctx.settings['production_steps']
+            last = int(outputs.thermo.get_array('step')[-1]) if 'thermo' in outputs else 0
+            return self.exit_codes.ERROR_LEFT_DOMAIN.format(step=last, steps=steps)
         return None
 
     def production_segments(self) -> tuple[dict, dict]:
@@ -326,8 +343,6 @@ class MdStatePointWorkChain(WorkChain):
         whose description is ``step N`` (N counted in the previous segment); a rerun from the same structure
         (nothing dumped) replaces the previous segment.
         """
-        from aiida_mscale.calculations.lammps_mtp import LammpsMtpCalculation
-
         calculations = sorted(
             (c for c in self.ctx.production.called if c.process_class is LammpsMtpCalculation), key=lambda c: c.ctime
         )
@@ -546,6 +561,8 @@ class MdProductionWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         total_bytes = 0
         for label in sorted(self.ctx.grid):
             node = self.ctx.points[label]
+            if 'extrapolative_configurations' in node.outputs:
+                self.out(f'extrapolative_configurations.{label}', node.outputs.extrapolative_configurations)
             if not node.is_finished_ok:
                 failed.append(label)
                 self.report(f'state point {label} <{node.pk}> failed: {node.exit_message}')
@@ -555,8 +572,6 @@ class MdProductionWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             self.out(f'thermo.{label}', outputs.thermo)
             self.out(f'averages.{label}', outputs.averages)
             self.out(f'storage.{label}', outputs.storage)
-            if 'extrapolative_configurations' in outputs:
-                self.out(f'extrapolative_configurations.{label}', outputs.extrapolative_configurations)
             total_bytes += outputs.storage['stored_bytes']
         self.report(f'stored trajectories: {total_bytes} bytes in total')
         if failed:
