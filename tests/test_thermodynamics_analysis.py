@@ -175,3 +175,20 @@ def test_block_average_of_independent_samples():
     mean, error = block_average(samples, 10)
     assert mean == pytest.approx(5.0, abs=4 * 2.0 / np.sqrt(len(samples)))
     assert error == pytest.approx(2.0 / np.sqrt(len(samples)), rel=0.5)
+
+
+def test_report_figures_draw_from_plain_arrays(tmp_path):
+    from aiida_mscale.plotting.thermodynamics import draw_diffusivity_map, draw_elastic_table, draw_voltage_profile
+
+    result = hull_and_voltage(_configurations(), 'Li', MU_LI, energy_rmse=0.002)
+    figures = {
+        'voltage': draw_voltage_profile(
+            result['x'], result['voltage'], result['voltage_error'], result['configurations'], result['hull'], 2.1
+        ),
+        'elastic': draw_elastic_table(np.eye(6) * 100, elastic_moduli(np.eye(6) * 100)),
+        'diffusivity': draw_diffusivity_map([600, 600, 900, 900], [0.5, 1.0, 0.5, 1.0], [1e-6, 2e-6, 1e-5, 3e-5]),
+    }
+    assert len(figures['voltage'].axes) == 2 and len(figures['diffusivity'].axes) == 2  # map + colour bar
+    for name, figure in figures.items():
+        figure.savefig(tmp_path / f'{name}.png')
+        assert (tmp_path / f'{name}.png').stat().st_size > 5000
