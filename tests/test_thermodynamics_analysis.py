@@ -167,6 +167,10 @@ def test_volume_trend_detects_a_tetragonal_distortion():
     assert result['relative_volume_change'] == pytest.approx(9.9 * 9.9 * 10.5 / 1000 - 1)
     # a smooth trend is not a transformation
     assert volume_trend(points[:3])['transformations'] == []
+    # two orderings at one x are averaged, errors as the error of the mean
+    twin = volume_trend(points[:2] + [point(0.25, 10.04, 10.04)])
+    assert twin['orderings'] == [1, 2] and twin['lattice']['a'][1] == pytest.approx(10.03)
+    assert twin['volume_error'][1] == pytest.approx(0.1 / np.sqrt(2))
 
 
 def test_block_average_of_independent_samples():

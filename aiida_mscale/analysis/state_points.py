@@ -70,6 +70,32 @@ def lattice_system(cell, symprec: float = DEFAULT_SYMPREC, angle_tolerance: floa
     return SpacegroupAnalyzer(structure, symprec=symprec, angle_tolerance=angle_tolerance).get_lattice_type()
 
 
+def _merge_orderings(points: list[dict]) -> list[dict]:
+    """One point per x: orderings at the same x averaged (errors combined as the error of the mean)."""
+    groups: dict[float, list[dict]] = {}
+    for point in points:
+        groups.setdefault(round(float(point['x']), 10), []).append(point)
+    merged = []
+    for x in sorted(groups):
+        group = groups[x]
+        n = len(group)
+        names = ('a', 'b', 'c', 'alpha', 'beta', 'gamma')
+        merged.append(
+            {
+                'x': x,
+                'volume': float(np.mean([p['volume'] for p in group])),
+                'volume_error': float(np.sqrt(sum(p.get('volume_error', 0.0) ** 2 for p in group)) / n),
+                'cell': np.mean([np.asarray(p['cell'], dtype=float) for p in group], axis=0),
+                'lattice': {k: float(np.mean([p['lattice'][k] for p in group])) for k in names},
+                'lattice_error': {
+                    k: float(np.sqrt(sum(p['lattice_error'].get(k, 0.0) ** 2 for p in group)) / n) for k in names
+                },
+                'orderings': n,
+            }
+        )
+    return merged
+
+
 def volume_trend(
     points: list[dict],
     symprec: float = DEFAULT_SYMPREC,
@@ -78,15 +104,14 @@ def volume_trend(
 ) -> dict:
     """Volume and lattice parameters vs x, relative volume change and transformations (module docstring).
 
-    :param points: one dict per x: ``x``, ``volume`` and ``volume_error`` [Angstrom^3], ``cell`` (3x3 mean cell),
-        ``lattice`` ({a, b, c, alpha, beta, gamma}) and ``lattice_error`` (same keys, standard errors).
+    :param points: one dict per state point: ``x``, ``volume`` and ``volume_error`` [Angstrom^3], ``cell`` (3x3
+        mean cell), ``lattice`` ({a, b, c, alpha, beta, gamma}) and ``lattice_error`` (same keys, standard errors).
+        Points at the same x (orderings) are averaged first.
     """
-    if len(points) < 2:
-        raise ValueError(f'a trend along x needs at least two state points, got {len(points)}')
-    ordered = sorted(points, key=lambda p: p['x'])
+    ordered = _merge_orderings(points)
+    if len(ordered) < 2:
+        raise ValueError(f'a trend along x needs state points at two or more x, got {[p["x"] for p in points]}')
     xs = [p['x'] for p in ordered]
-    if len(set(xs)) != len(xs):
-        raise ValueError(f'two state points at the same x (at one temperature): {xs}')
     systems = [lattice_system(p['cell'], symprec, angle_tolerance) for p in ordered]
     transformations = []
     for k in range(len(ordered) - 1):
@@ -114,6 +139,7 @@ def volume_trend(
             name: [p['lattice_error'].get(name, 0.0) for p in ordered]
             for name in ('a', 'b', 'c', 'alpha', 'beta', 'gamma')
         },
+        'orderings': [p['orderings'] for p in ordered],
         'lattice_system': systems,
         'relative_volume_change': float(change),
         'relative_volume_change_error': change_error,
