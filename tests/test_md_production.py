@@ -61,7 +61,7 @@ def _builder(code, temperatures, fractions, parameters, **kwargs):
     return builder
 
 
-def test_grid_feeds_diffusivity_into_the_transport_analysis(lammps_code):
+def test_grid_feeds_diffusivity_into_the_transport_analysis(lammps_code, tmp_path):
     from aiida.engine import run_get_node
 
     from aiida_mscale.analysis.state_points import block_average
@@ -100,7 +100,12 @@ def test_grid_feeds_diffusivity_into_the_transport_analysis(lammps_code):
         entry = transport['diffusivity'][label].get_dict()
         table[label] = entry
         assert entry['temperature'] == pytest.approx(float(label[1:4]))
-    print('\nD(T, x):', {k: v.get('species', v) for k, v in table.items()})
+    print('\nD(T, x):', {k: v['species']['Li']['tracer']['D_cm2_s'] for k, v in table.items()})
+    # the D(T, x) heat map of `aiida-mscale report` finds the transport analysis through the trajectories
+    from aiida_mscale.plotting.thermodynamics import plot_md_production
+
+    (path,) = plot_md_production(node, tmp_path)
+    assert path.name.endswith('diffusivity_map.png') and path.stat().st_size > 5000
 
 
 def _cutting_code(lammps_code, tmp_path, steps, cut):
