@@ -13,48 +13,18 @@ priority    child exit code                                 action
 
 from __future__ import annotations
 
-from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
+from aiida.engine import ProcessHandlerReport, process_handler
 
 from aiida_mscale.calculations.lammps_static import LammpsMtpStaticCalculation
+from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 
-class LammpsMtpStaticBaseWorkChain(BaseRestartWorkChain):
+class LammpsMtpStaticBaseWorkChain(MscaleRestartWorkChain):
     """Single point or minimisation in LAMMPS, a non-converged minimisation continued from where it stopped."""
 
     _process_class = LammpsMtpStaticCalculation
-
-    @classmethod
-    def define(cls, spec):
-        super().define(spec)
-        spec.expose_inputs(LammpsMtpStaticCalculation, namespace='lammps')
-        spec.outline(
-            cls.setup,
-            while_(cls.should_run_process)(
-                cls.run_process,
-                cls.inspect_process,
-            ),
-            cls.results,
-        )
-        spec.expose_outputs(LammpsMtpStaticCalculation)
-        spec.exit_code(
-            300,
-            'ERROR_UNRECOVERABLE_FAILURE',
-            message='The static LAMMPS run failed in a way a restart cannot fix (see the child calculation).',
-        )
-
-    def setup(self):
-        """Prepare ``ctx.inputs`` for the calculations."""
-        super().setup()
-        self.ctx.inputs = AttributeDict(self.exposed_inputs(LammpsMtpStaticCalculation, 'lammps'))
-
-    def report_error_handled(self, calculation, action):
-        """Report the failure of ``calculation`` and the ``action`` taken."""
-        self.report(
-            f'{calculation.process_label}<{calculation.pk}> failed with exit status {calculation.exit_status}: '
-            f'{calculation.exit_message}'
-        )
-        self.report(f'Action taken: {action}')
+    _namespace = 'lammps'
+    _unrecoverable = 'The static LAMMPS run failed in a way a restart cannot fix (see the child calculation).'
 
     @process_handler(
         priority=600,
@@ -66,8 +36,7 @@ class LammpsMtpStaticBaseWorkChain(BaseRestartWorkChain):
     )
     def handle_unrecoverable_failure(self, calculation):
         """No results, no pair_style mtp or a LAMMPS error: a rerun gives the same. Abort."""
-        self.report_error_handled(calculation, 'unrecoverable failure, aborting')
-        return ProcessHandlerReport(True, self.exit_codes.ERROR_UNRECOVERABLE_FAILURE)
+        return self.abort_unrecoverable(calculation)
 
     @process_handler(priority=400, exit_codes=LammpsMtpStaticCalculation.exit_codes.ERROR_MINIMIZATION_NOT_CONVERGED)
     def handle_not_converged(self, calculation):
