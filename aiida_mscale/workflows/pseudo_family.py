@@ -128,15 +128,19 @@ def fit_equation_of_state(settings: orm.Dict, **runs) -> orm.Dict:
         cell = trajectory.get_array('cells')[-1]
         volumes.append(abs(float(np.linalg.det(cell))))
         energies.append(energy * atoms)
-    fit = eos.birch_murnaghan_fit(volumes, energies)
     result = {
         'prototype': s['prototype'],
         'volumes': volumes,
         'energies': energies,
-        'fit': fit,
-        'b0_gpa': fit['b0'] * eos.EV_PER_ANGSTROM3_IN_GPA,
         'units': {'volume': 'Angstrom^3 per cell', 'energy': 'eV per cell', 'b0': 'eV/Angstrom^3', 'delta': 'meV/atom'},
     }
+    try:
+        fit = eos.birch_murnaghan_fit(volumes, energies)
+    except ValueError as exception:  # recorded, and the element marked as failing, instead of stopping the family
+        result['fit_error'] = str(exception)
+        return orm.Dict(result)
+    result['fit'] = fit
+    result['b0_gpa'] = fit['b0'] * eos.EV_PER_ANGSTROM3_IN_GPA
     reference = s.get('reference')
     if reference:
         result['reference'] = reference
@@ -182,7 +186,10 @@ def summarize_verification(settings: orm.Dict, **nodes) -> orm.Dict:
         entry['cutoff_wfc'], entry['cutoff_rho'] = wfc, rho
         cutoffs[element] = {'cutoff_wfc': wfc, 'cutoff_rho': rho}
         eos_node = nodes.get(f'{element}_eos')
-        if eos_node is not None:
+        if eos_node is not None and 'fit_error' in eos_node.get_dict():
+            entry['eos'] = {'prototype': eos_node['prototype']}
+            failures.append(f'EOS fit failed: {eos_node["fit_error"]}')
+        elif eos_node is not None:
             fit = eos_node.get_dict()
             entry['eos'] = {
                 key: fit.get(key)
@@ -316,7 +323,6 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         spec.output_namespace('pseudos', dynamic=True, help='The installed datasets by element.')
         spec.exit_code(401, 'ERROR_ALL_GENERATIONS_FAILED', message='no dataset could be generated: {message}')
         spec.exit_code(402, 'ERROR_PW_FAILED', message='pw.x verification runs failed for {message}')
-        spec.exit_code(403, 'ERROR_EOS_FIT_FAILED', message='the equation of state could not be fitted: {message}')
 
     @classmethod
     def get_protocol_filepath(cls) -> pathlib.Path:
@@ -409,9 +415,16 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         PwCalculation = CalculationFactory('quantumespresso.pw')
         atoms = eos.unary_structure(element, prototype_of(element), volume)
         structure = orm.StructureData(ase=atoms)
+        # one mesh for every volume and cutoff of an element (from the cell at the reference volume): a mesh
+        # that changed with the volume would put steps into E(V)
+        reference = orm.StructureData(
+            ase=eos.unary_structure(element, prototype_of(element), self._reference(element)['v0'])
+        )
+        mesh = orm.KpointsData()
+        mesh.set_cell_from_structure(reference)
+        mesh.set_kpoints_mesh_from_density(v['kpoints_distance'])
         kpoints = orm.KpointsData()
-        kpoints.set_cell_from_structure(structure)
-        kpoints.set_kpoints_mesh_from_density(v['kpoints_distance'])
+        kpoints.set_kpoints_mesh(mesh.get_kpoints_mesh()[0])
         builder = PwCalculation.get_builder()
         builder.code = self.inputs.pw_code
         builder.structure = structure
@@ -517,10 +530,7 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             settings = {'prototype': prototype_of(element)}
             if self.inputs.functional.value == 'PBE':
                 settings['reference'] = eos.reference_fit(eos.load_reference(), element, prototype_of(element))
-            try:
-                self.ctx.eos_results[element] = fit_equation_of_state(orm.Dict(settings), **runs)
-            except ValueError as exception:
-                return self.exit_codes.ERROR_EOS_FIT_FAILED.format(message=f'{element}: {exception}')
+            self.ctx.eos_results[element] = fit_equation_of_state(orm.Dict(settings), **runs)
         if failed_all:
             self.report('; '.join(failed_all))
             return self.exit_codes.ERROR_PW_FAILED.format(message='; '.join(failed_all))
