@@ -154,3 +154,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
         else:
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging_does_not_leak():
+    """A click command run in-process (CliRunner) switches AiiDA's logging to CLI mode for the whole session
+    (``aiida.common.log.CLI_ACTIVE``), after which process reports are no longer stored: restore it after each test."""
+    from aiida.common import log
+
+    active, level = log.CLI_ACTIVE, log.CLI_LOG_LEVEL
+    yield
+    if (log.CLI_ACTIVE, log.CLI_LOG_LEVEL) != (active, level):
+        log.CLI_ACTIVE, log.CLI_LOG_LEVEL = active, level
+        log.configure_logging(with_orm=True)
