@@ -100,7 +100,7 @@ def test_eam_elastic_constants_match_a_direct_lammps_calculation(lammps_code, tm
     assert moduli['shear_modulus_vrh'] == pytest.approx((voigt_g + reuss_g) / 2, rel=5e-3)
 
 
-def test_pw_elastic_constants_of_bcc_lithium_match_a_direct_pw_strain_calculation(pw_code, tmp_path):
+def test_pw_elastic_constants_of_bcc_lithium_match_a_direct_pw_strain_calculation(pw_code, cheap_dft, tmp_path):
     """C11, C12, C44 of bcc Li from pw.x through the work chain (components 1 and 4 of a cubic crystal, strains
     +-0.5 %) against pw.x run directly through ASE (its own input writer, output reader and stress sign) at the same
     strains, with the same cheap settings (tests/conftest.py CHEAP_DFT) and the same k-point mesh."""
@@ -109,12 +109,12 @@ def test_pw_elastic_constants_of_bcc_lithium_match_a_direct_pw_strain_calculatio
     from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
     from ase.calculators.espresso import Espresso, EspressoProfile
     from ase.units import GPa
-    from conftest import CHEAP_DFT, SERIAL
 
     from aiida_mscale.analysis.elastic import strained_cell
     from aiida_mscale.setup.bootstrap import PSEUDO_FAMILY_LABEL
     from aiida_mscale.workflows.thermodynamics import ThermodynamicsWorkChain
 
+    CHEAP_DFT, SERIAL = cheap_dft  # noqa: N806 (the fixture's two constants)
     atoms = bulk('Li', 'bcc', a=3.44)
     structure = orm.StructureData(ase=atoms)
     family = orm.load_group(PSEUDO_FAMILY_LABEL)
