@@ -314,12 +314,20 @@ def launch_electrode(code, diffusivity, ocv, protocol, overrides, daemon):
 )
 @data_option('-S', '--structure', entry_points=STRUCTURE_TYPES, required=True, help='The host with its guests.')
 @click.option('-g', '--guest', required=True, help='The guest species, e.g. Li.')
+@data_option('--potential', entry_points=MTP_TYPES, required=False, help='A trained MTP: skips active learning.')
+@data_option('--diffusivity', entry_points=ARRAY_TYPES, required=False, help='D(x) table: skips MD and transport.')
+@data_option('--ocv', entry_points=ARRAY_TYPES, required=False, help='OCV(x) table: skips thermodynamics.')
 @PROTOCOL()
 @OVERRIDES()
 @DAEMON()
 @PROFILE()
-def launch_multiscale(codes, structure, guest, protocol, overrides, daemon):
-    """MultiscaleWorkChain: the whole chain, DFT labels to electrode curves, in one launch."""
+def launch_multiscale(codes, structure, guest, potential, diffusivity, ocv, protocol, overrides, daemon):
+    """MultiscaleWorkChain: the whole chain, DFT labels to electrode curves, in one launch.
+
+    Codes by role (pw, mtp_train, mtp_select, lammps, continuum); the physics (guest_fractions, temperatures, the
+    electrode's material and experiment under `electrode`) in the overrides file; --potential, --diffusivity and
+    --ocv enter the chain later with results you have. See docs/multiscale.md.
+    """
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
     from aiida.orm import load_code
 
@@ -333,7 +341,17 @@ def launch_multiscale(codes, structure, guest, protocol, overrides, daemon):
             roles[role] = load_code(label)
         except (NotExistent, MultipleObjectsError, ValueError) as exception:
             raise click.BadParameter(f'{role}: {exception}', param_hint='--code') from None
-    builder = build(workflow.get_builder_from_protocol, roles, structure, guest, protocol, read_overrides(overrides))
+    builder = build(
+        workflow.get_builder_from_protocol,
+        roles,
+        structure,
+        guest,
+        protocol,
+        read_overrides(overrides),
+        potential=potential,
+        diffusivity=diffusivity,
+        ocv=ocv,
+    )
     launch(builder, daemon)
 
 

@@ -507,4 +507,5 @@ def cmd_report(identifier, output_dir, profile):
 
 
 # plots registered by other parts of the suite (each module registers its own with `register`)
+from aiida_mscale.plotting import multiscale as _multiscale  # noqa: E402, F401
 from aiida_mscale.plotting import thermodynamics as _thermodynamics  # noqa: E402, F401

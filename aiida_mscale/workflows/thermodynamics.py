@@ -7,7 +7,8 @@ DFT elastic constants):
 
 - **voltage** (``host``, ``guest``, ``guest_fractions``, ``guest_reference``): seeded orderings of the guest on the
   host's guest sites at each x (``orderings`` per x; x = 0 and 1 are single configurations), each relaxed with
-  its cell (LAMMPS ``minimize`` + ``fix box/relax``), the guest's elemental crystal relaxed the same way ->
+  its cell (LAMMPS ``minimize`` + ``fix box/relax``), the guest's elemental crystal relaxed the same way (or its
+  energy given as ``guest_reference_energy``, e.g. from DFT at the labels' settings) ->
   formation energies, convex hull (pymatgen ``PhaseDiagram``), voltage profile and average voltage (pymatgen
   ``InsertionElectrode``), with a band from the potential's validation energy RMSE
   (:mod:`aiida_mscale.analysis.voltage`);
@@ -67,6 +68,11 @@ class ThermodynamicsParameters(ParameterModel):
     energy_rmse: NonNegativeFloat | None = Field(
         None, description="Energy error for the V(x) band [eV/atom]; default: the potential's validation RMSE."
     )
+    end_members: bool = Field(
+        True,
+        description='Add x = 0 (empty host) and x = 1 (full host) to guest_fractions; False: the hull spans only the '
+        'given fractions (for a host whose empty or full end member is outside the potential, e.g. Li_(2-x)O).',
+    )
     seed: Seed = 4242
     symprec: PositiveFloat = Field(0.05, description='SpacegroupAnalyzer symprec [Angstrom].')
     angle_tolerance: PositiveFloat = Field(1.0, description='SpacegroupAnalyzer angle tolerance [degree].')
@@ -105,23 +111,40 @@ def validate_inputs(inputs, _):
             static_inputs.check_eam_potential(eam.value)
         except ValueError as exception:
             return f'eam_potential: {exception}'
-    voltage_keys = ('host', 'guest', 'guest_fractions', 'guest_reference')
+    voltage_keys = ('host', 'guest', 'guest_fractions')
     given = [k for k in voltage_keys if k in inputs]
-    if given and len(given) != len(voltage_keys):
+    references = [k for k in ('guest_reference', 'guest_reference_energy') if k in inputs]
+    if (given or references) and (len(given) != len(voltage_keys) or len(references) != 1):
+        missing = sorted(set(voltage_keys) - set(given))
         return (
-            f'the voltage profile needs all of {list(voltage_keys)} (missing {sorted(set(voltage_keys) - set(given))})'
+            f'the voltage profile needs all of {list(voltage_keys)} (missing {missing}) and exactly one of '
+            f'guest_reference, guest_reference_energy (got {references})'
         )
     if given:
         guest = inputs['guest'].value
         if not guest_sites(inputs['host'], guest):
             return f'the host has no {guest} atoms: give the host with every {guest} site occupied'
-        if {k.symbol for k in inputs['guest_reference'].kinds} != {guest}:
+        if 'guest_reference' in inputs and {k.symbol for k in inputs['guest_reference'].kinds} != {guest}:
             return f'guest_reference must be a crystal of {guest} only'
+        if 'guest_reference_energy' in inputs:
+            reference = inputs['guest_reference_energy'].get_dict()
+            energy, count = reference.get('energy'), reference.get('number_of_atoms')
+            if not (
+                isinstance(energy, (int, float))
+                and not isinstance(energy, bool)
+                and np.isfinite(energy)
+                and isinstance(count, int)
+                and not isinstance(count, bool)
+                and count > 0
+            ):
+                return f'guest_reference_energy needs a finite `energy` [eV] and `number_of_atoms` > 0, got {reference}'
         fractions = inputs['guest_fractions'].get_list()
         if not fractions or any(
             isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x <= 1 for x in fractions
         ):
             return f'guest_fractions must be fractions in [0, 1], got {fractions}'
+        if not p.end_members and len(set(fractions)) < 2:
+            return f'guest_fractions: without end members the hull needs two or more distinct x, got {fractions}'
         if potential is not None and guest not in potential.species:
             return f'guest {guest} is not a species of the potential {potential.species}'
     interface = inputs.get('interface', {})
@@ -162,6 +185,14 @@ class ThermodynamicsWorkChain(ProtocolMixin, WorkChain):
         spec.input('guest_fractions', valid_type=orm.List, required=False, help='Guest fractions x of the orderings.')
         spec.input('orderings', valid_type=orm.Int, default=lambda: orm.Int(2), help='Orderings per 0 < x < 1.')
         spec.input('guest_reference', valid_type=orm.StructureData, required=False, help="The guest's crystal.")
+        spec.input(
+            'guest_reference_energy',
+            valid_type=orm.Dict,
+            required=False,
+            help="Instead of `guest_reference`: the guest's elemental energy, `energy` [eV] of `number_of_atoms` "
+            'atoms, '
+            "computed on the same energy scale (e.g. DFT at the settings of the potential's labels).",
+        )
         spec.input_namespace(
             'state_points',
             valid_type=orm.Dict,
@@ -259,7 +290,10 @@ class ThermodynamicsWorkChain(ProtocolMixin, WorkChain):
             guest = self.inputs.guest
             n_sites = len(guest_sites(self.inputs.host, guest.value))
             self.ctx.n_sites = {}
-            for ix, x in enumerate(sorted(set(float(v) for v in self.inputs.guest_fractions.get_list()) | {0.0, 1.0})):
+            fractions = set(float(v) for v in self.inputs.guest_fractions.get_list())
+            if p['end_members']:
+                fractions |= {0.0, 1.0}
+            for ix, x in enumerate(sorted(fractions)):
                 count = 1 if round(x * n_sites) in (0, n_sites) else self.inputs.orderings.value
                 for ordering in range(count):
                     label = f'config_{ix}_{ordering}'
@@ -272,9 +306,10 @@ class ThermodynamicsWorkChain(ProtocolMixin, WorkChain):
                     )
                     self.ctx.n_sites[label] = n_sites
                     futures[label] = self._static(label, structure, 'minimize', 'aniso' if p['relax_cells'] else 'none')
-            futures['guest_reference'] = self._static(
-                'guest_reference', self.inputs.guest_reference, 'minimize', 'iso' if p['relax_cells'] else 'none'
-            )
+            if 'guest_reference' in self.inputs:
+                futures['guest_reference'] = self._static(
+                    'guest_reference', self.inputs.guest_reference, 'minimize', 'iso' if p['relax_cells'] else 'none'
+                )
         if 'elastic_structure' in self.inputs and 'elastic_pw' not in self.inputs and p['relax_elastic_cell']:
             futures['elastic_reference'] = self._static(
                 'elastic_reference', self.inputs.elastic_structure, 'minimize', 'aniso'
@@ -419,10 +454,13 @@ class ThermodynamicsWorkChain(ProtocolMixin, WorkChain):
             configurations[label] = configuration_summary(
                 node.outputs.energy, node.outputs.structure, metadata={'call_link_label': f'summary_{label}'}
             )
-        reference = self.ctx.guest_reference
-        guest_summary = configuration_summary(
-            reference.outputs.energy, reference.outputs.structure, metadata={'call_link_label': 'summary_guest'}
-        )
+        if 'guest_reference_energy' in self.inputs:
+            guest_summary = self.inputs.guest_reference_energy
+        else:
+            reference = self.ctx.guest_reference
+            guest_summary = configuration_summary(
+                reference.outputs.energy, reference.outputs.structure, metadata={'call_link_label': 'summary_guest'}
+            )
         rmse = self.ctx.p['energy_rmse']
         if rmse is None and 'potential' in self.inputs:
             errors = self.inputs.potential.errors or {}

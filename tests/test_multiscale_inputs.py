@@ -1,0 +1,132 @@
+"""MultiscaleWorkChain refuses contradictions between stages and missing replacements before anything runs."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from tests.test_multiscale import OPTIONS, OVERRIDES, _host
+
+
+@pytest.fixture(scope='module')
+def codes(pw_code, mtp_train_code, mtp_select_code, lammps_code, fenics_code):
+    return {
+        'pw': pw_code,
+        'mtp_train': mtp_train_code,
+        'mtp_select': mtp_select_code,
+        'lammps': lammps_code,
+        'continuum': fenics_code,
+    }
+
+
+def _builder(codes, overrides=None, **results):
+    from aiida_mscale.workflows.multiscale import MultiscaleWorkChain
+
+    return MultiscaleWorkChain.get_builder_from_protocol(
+        codes, _host(), 'Li', protocol='fast', overrides=overrides or OVERRIDES, options=OPTIONS, **results
+    )
+
+
+def _refused(builder, message):
+    from aiida import orm
+    from aiida.engine import run
+
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    with pytest.raises(ValueError, match=message):
+        run(builder)
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before  # nothing ran
+
+
+def _potential(species):
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+
+    return MtpPotentialData.from_template(6, species, min_dist=1.5, max_dist=4.0, radial_basis_size=6)
+
+
+def _table(name):
+    from aiida import orm
+
+    table = orm.ArrayData()
+    table.set_array('x', np.linspace(0, 1, 5))
+    table.set_array(
+        'D' if name == 'diffusivity' else 'V', np.full(5, 1e-15) if name == 'diffusivity' else 4 - np.linspace(0, 1, 5)
+    )
+    return table
+
+
+def test_the_full_chain_builder_validates(codes):
+    from aiida_mscale.workflows.multiscale import MultiscaleWorkChain, validate_inputs
+
+    builder = _builder(codes)
+    assert validate_inputs(builder._inputs(prune=True), None) is None
+    assert MultiscaleWorkChain.spec().inputs.validate(builder._inputs(prune=True)) is None
+
+
+def test_guest_not_in_the_potential(codes):
+    builder = _builder(codes, potential=_potential(['Na', 'O']))
+    _refused(builder, r"`potential` has species \['Na', 'O'\]: the structure's \['Li'\] are not among them")
+
+
+def test_guest_not_in_the_structure(codes):
+    builder = _builder(codes)
+    from aiida import orm
+
+    builder.guest = orm.Str('Na')
+    _refused(builder, r"`guest` 'Na' is not an element of the structure")
+
+
+def test_skipped_active_learning_without_a_potential(codes):
+    builder = _builder(codes)
+    builder.active_learning = {}
+    _refused(builder, r'no `potential` and no `active_learning` inputs')
+
+
+def test_skipped_md_without_a_diffusivity_table(codes):
+    builder = _builder(codes)
+    builder.md_production = {}
+    _refused(builder, r'no `diffusivity` table and no `md_production` inputs')
+
+
+def test_skipped_thermodynamics_without_an_ocv_table(codes):
+    builder = _builder(codes, potential=_potential(['Li', 'O']), diffusivity=_table('diffusivity'))
+    builder.thermodynamics = {}
+    _refused(builder, r'no `ocv` table and no `thermodynamics` inputs')
+
+
+def test_one_md_temperature_cannot_be_extrapolated(codes):
+    overrides = copy.deepcopy(OVERRIDES)
+    overrides['temperatures'] = [900.0]
+    _refused(_builder(codes, overrides), r'`temperatures` must be two or more distinct positive temperatures')
+
+
+def test_ensemble_size_below_one(codes):
+    overrides = copy.deepcopy(OVERRIDES)
+    overrides['electrode']['uncertainty']['ensemble_size'] = 0
+    _refused(_builder(codes, overrides), r'uncertainty.ensemble_size')
+
+
+def test_electrode_without_its_temperature(codes):
+    overrides = copy.deepcopy(OVERRIDES)
+    del overrides['electrode']['cell']['temperature']
+    _refused(_builder(codes, overrides), r'temperature')
+
+
+def test_bad_stage_parameters_name_the_stage(codes):
+    overrides = copy.deepcopy(OVERRIDES)
+    overrides['md_production']['parameters']['production_steps'] = '1000\nshell touch /tmp/x'
+    _refused(_builder(codes, overrides), r'md_production.parameters.production_steps')
+
+
+def test_wrong_code_plugin_named_before_building(codes):
+    wrong = {**codes, 'continuum': codes['pw']}
+    with pytest.raises(ValueError, match=r'the `continuum` code .* is for plugin `quantumespresso.pw`'):
+        _builder(wrong)
+
+
+def test_tables_need_their_arrays(codes):
+    from aiida import orm
+
+    bad = orm.ArrayData()
+    bad.set_array('x', np.linspace(0, 1, 3))
+    builder = _builder(codes, potential=_potential(['Li', 'O']), diffusivity=bad, ocv=_table('ocv'))
+    _refused(builder, r'`diffusivity` needs the arrays `x` and `D`')
