@@ -246,7 +246,15 @@ def main(argv=None) -> int:
     started = ensure_daemon(restart=True)
     start = time.time()
     try:
-        node = submit(builder())
+        for _ in range(60):  # the ZeroMQ broker runs in the daemon and can take a while to come up
+            try:
+                node = submit(builder())
+                break
+            except ConnectionError:
+                time.sleep(2)
+        else:
+            print('The daemon\'s broker did not come up: see `verdi daemon logshow`.')
+            return 1
         node.base.extras.set('mscale_demo', DEMO_VERSION)
         print(f'Submitted MultiscaleWorkChain<{node.pk}> to the daemon (Li_(2-x)O, DFT -> electrode); progress:')
         follow(node)

@@ -444,3 +444,35 @@ def test_each_launcher_builds_its_work_chain(monkeypatch, graph, pw_code, lammps
     assert list(transport.trajectories.values())[0].uuid == trajectory.uuid
     assert md.temperatures.get_list() == [600.0, 800.0] and md.guest_fractions.get_list() == [0.5]
     assert electrode.diffusivity.uuid == diffusivity.uuid and electrode.code.uuid == fenics_code.uuid
+
+
+def test_launch_multiscale_entered_at_the_electrode(fenics_code, lammps_code, tables, tmp_path):
+    """`aiida-mscale launch multiscale` with a potential and both tables: only the electrode stage runs."""
+    from aiida import orm
+    from ase.build import bulk
+
+    from aiida_mscale.cli.launch import cmd_launch
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+
+    host = orm.StructureData(ase=bulk('OLi2', 'fluorite', a=4.61, cubic=True)).store()
+    potential = MtpPotentialData.from_template(6, ['Li', 'O'], min_dist=1.5, max_dist=4.0, radial_basis_size=6).store()
+    overrides = tmp_path / 'multiscale.yaml'
+    overrides.write_text(yaml.safe_dump({'electrode': ELECTRODE}))
+    diffusivity, ocv = tables
+    codes = ['-c', f'lammps={lammps_code.full_label}', '-c', f'continuum={fenics_code.full_label}']
+    args = ['multiscale', *codes, '-S', host.pk, '-g', 'Li', '--potential', potential.pk]
+    args += ['--diffusivity', diffusivity.pk, '--ocv', ocv.pk, '--protocol', 'fast', '--overrides', overrides]
+    result = invoke(cmd_launch, args)
+    assert result.exit_code == 0, result.output
+    pk = int(result.output.strip().splitlines()[-1].split('<')[1].split('>')[0])
+    node = orm.load_node(pk)
+    assert node.is_finished_ok, node.exit_message
+    assert [n.process_label for n in node.called if n.process_label.endswith('WorkChain')] == ['ElectrodeWorkChain']
+    assert node.outputs.diffusivity.uuid == diffusivity.uuid and node.outputs.potential.uuid == potential.uuid
+    summary = node.outputs.summary.get_dict()
+    assert summary['rate_capability']['1C']['capacity'] == pytest.approx(
+        float(node.outputs.rate_capability.get_array('capacity')[0])
+    )
+    # a guest the potential does not know: a click error naming it, nothing run
+    bad = invoke(cmd_launch, [*args[: args.index('-g')], '-g', 'Na', *args[args.index('-g') + 2 :]])
+    assert_clean_error(bad, "'Na' is not an element of the structure")

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from tests.test_active_learning import OVERRIDES as AL_OVERRIDES
+
 KB_EV = 8.617333262e-5  # eV/K (CODATA 2018), written out: the code under test takes it from scipy.constants
-DFT = {
-    'max_concurrent': 2,
-    'pw_base': {'kpoints_distance': 3.0, 'pw': {'parameters': {'SYSTEM': {'ecutwfc': 25.0, 'ecutrho': 200.0}}}},
-}
 OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 600}
 CELL = {
     'particle': {'radius': 1e-6, 'c_max': 5.0e4, 'density': 2.0},
@@ -28,37 +26,10 @@ CELL = {
 }
 OVERRIDES = {
     'guest_fractions': [0.5, 0.75],
-    'temperatures': [900.0, 1200.0],
-    'active_learning': {
-        'dft': DFT,
-        'mtp': {'level': 6, 'min_dist': 1.5, 'max_dist': 4.0, 'radial_basis_size': 6},
-        'train': {
-            'mtp': {
-                'parameters': {
-                    'validation_fraction': 0.0,
-                    'loss': {'energy_weight': 1.0, 'forces_weight': 0.01, 'stress_weight': 0.0},
-                    'steps': [{'method': 'minimize', 'kwargs': {'method': 'BFGS', 'options': {'maxiter': 150}}}],
-                }
-            }
-        },
-        'initial': {'fractions': [1.0, 0.75, 0.5], 'per_fraction': 2, 'strain': 0.03, 'rattle': 0.08, 'seed': 3},
-        'mu_offsets': [-1.0, 0.0, 1.0],
-        'temperatures': [1000.0],
-        'select_threshold': 1.5,
-        'break_threshold': 5.0,
-        'max_iterations': 1,
-        'max_labels_per_iteration': 2,
-        'max_concurrent_md': 2,
-        'md': {
-            'ensemble': 'nvt',
-            'timestep': 0.001,
-            'steps': 200,
-            'thermo_every': 10,
-            'dump_every': 100,
-            'gcmc': {'every': 10, 'exchanges': 5, 'moves': 5, 'max_displacement': 0.2, 'overlap_cutoff': 1.2},
-            'extrapolation': {'every': 2},
-        },
-    },
+    'temperatures': [600.0, 900.0],
+    # the active-learning test's first run, as it is: with caching on, its pw.x, motep and LAMMPS calculations are
+    # reused when tests/test_active_learning.py ran first in the session (they are recomputed otherwise)
+    'active_learning': {**AL_OVERRIDES, 'max_iterations': 2},
     'reference': {'pw_base': {'kpoints_distance': 0.4}},
     'md_production': {
         'parameters': {
@@ -68,6 +39,7 @@ OVERRIDES = {
             'equilibration_dump_every': 100,
             'grading': {'enabled': False},
         },
+        'max_concurrent': 4,  # every state point at once
     },
     'thermodynamics': {'parameters': {'end_members': False, 'relax_cells': False}, 'orderings': 1},
     'electrode': {
@@ -98,13 +70,15 @@ def codes(pw_code, mtp_train_code, mtp_select_code, lammps_code, fenics_code):
 @pytest.fixture(scope='module')
 def chain(codes):
     from aiida.engine import run_get_node
+    from aiida.manage.caching import enable_caching
 
     from aiida_mscale.workflows.multiscale import MultiscaleWorkChain
 
     builder = MultiscaleWorkChain.get_builder_from_protocol(
         codes, _host(), 'Li', protocol='fast', overrides=OVERRIDES, options=OPTIONS
     )
-    results, node = run_get_node(builder)
+    with enable_caching():
+        results, node = run_get_node(builder)
     return results, node
 
 
@@ -236,3 +210,32 @@ def test_entering_at_the_electrode_reproduces_the_electrode_stage(chain, codes):
         second['rate_capability_band'].get_array('capacity_draws'),
         results['rate_capability_band'].get_array('capacity_draws'),
     )
+
+
+def test_report_draws_the_provenance_summary_with_dft_counts(chain, tmp_path):
+    """The summary picture names every stage with its own pw.x count; the counts add up to the run's total."""
+    from aiida import orm
+
+    from aiida_mscale.plotting.multiscale import plot_multiscale, provenance_summary
+
+    _, node = chain
+    source = provenance_summary(node).source
+    pw_total = (
+        orm.QueryBuilder()
+        .append(orm.WorkflowNode, filters={'id': node.pk}, tag='run')
+        .append(
+            orm.CalcJobNode, with_ancestors='run', filters={'process_type': 'aiida.calculations:quantumespresso.pw'}
+        )
+        .count()
+    )
+    assert f'{pw_total} pw.x calculations in all' in source
+    reference = _called(node, 'reference')[0]
+    assert f'DftLabelingWorkChain<{reference.pk}>\nok; 5 pw.x' in source  # the five strains of the guest crystal
+    for stage in ('ActiveLearningWorkChain', 'MdProductionWorkChain', 'ThermodynamicsWorkChain', 'ElectrodeWorkChain'):
+        assert stage in source
+    assert 'data_diffusivity -> stage_electrode' in source and 'data_ocv -> stage_electrode' in source
+    paths = plot_multiscale(node, tmp_path)
+    names = {p.name for p in paths}
+    assert f'provenance_summary_{node.pk}.png' in names and f'handover_tables_{node.pk}.png' in names
+    assert any(p.parent.name == 'electrode' for p in paths)  # the stages' own plots, in their folders
+    assert all(p.stat().st_size > 1000 for p in paths)

@@ -68,8 +68,9 @@ class RollingPoolMixin:
         pool = self.ctx[POOLS][name]
         if not pool['queue']:
             return False
-        key = pool['queue'].pop(0)
+        key = pool['queue'][0]
         node = getattr(self, pool['submit'])(key)
+        pool['queue'].pop(0)  # only once submitted: a key whose submission raised stays queued
         awaitable = construct_awaitable(node)
         awaitable.key = f'{name}.{key}'
         self._insert_awaitable(awaitable)
@@ -82,11 +83,18 @@ class RollingPoolMixin:
         """Top up the pool the finished child belonged to, then let aiida-core resolve it."""
         name = awaitable.key.split('.', 1)[0]
         pools = self.ctx.get(POOLS) or {}
-        if (
-            name in pools
-            and self.state == ProcessState.WAITING
-            and not self.has_terminated()
-            and self._pool_submit_next(name, register_callback=True)
-        ):
-            self._save_checkpoint()
-        super()._on_awaitable_finished(awaitable)
+        try:
+            if (
+                name in pools
+                and self.state == ProcessState.WAITING
+                and not self.has_terminated()
+                and self._pool_submit_next(name, register_callback=True)
+            ):
+                self._save_checkpoint()
+        except Exception as exception:  # noqa: BLE001
+            # This runs as an event-loop callback: an exception here would be logged by the loop and lost, and the
+            # finished child never resolved, so the work chain would wait forever. Report it and go on: the key
+            # stays queued and the `while_(has_queue)` step of the outline submits it.
+            self.report(f'pool {name}: could not start the next child after <{awaitable.pk}>: {exception!r}')
+        finally:
+            super()._on_awaitable_finished(awaitable)

@@ -7,6 +7,7 @@ processes, starts a new daemon, waits for the end and prints a JSON summary on t
 """
 
 import json
+import pathlib
 import sys
 import time
 
@@ -92,7 +93,15 @@ def main(profile_name: str) -> int:
         if client.is_daemon_running:
             break
         time.sleep(0.5)
-    node = submit(builder)
+    for _attempt in range(60):  # the ZeroMQ broker service may take a while to come up on a busy machine
+        try:
+            node = submit(builder)
+            break
+        except ConnectionError:
+            time.sleep(2)
+    else:
+        print('the broker never became ready', flush=True)
+        return 3
 
     def continuum_calculations():
         query = orm.QueryBuilder().append(orm.WorkflowNode, filters={'id': node.pk}, tag='chain')
@@ -106,13 +115,13 @@ def main(profile_name: str) -> int:
 
     deadline = time.time() + 600
     while time.time() < deadline:
-        calculations = continuum_calculations()
-        done = [c for c in calculations if c.is_terminated]
-        if done and len(done) < 5:
+        if any(c.is_terminated for c in continuum_calculations()):  # kill at the first finished one
             break
-        time.sleep(0.5)
+        time.sleep(0.2)
     else:
-        print('timeout before the kill', flush=True)
+        print(f'timeout before the kill: {node.process_label}<{node.pk}> {node.process_state}', flush=True)
+        log = pathlib.Path(client.daemon_log_file)
+        print(log.read_text()[-3000:] if log.exists() else '')
         return 2
     finished_before = sorted(c.pk for c in continuum_calculations() if c.is_terminated)
     print(f'killing the daemon with {len(finished_before)} continuum runs finished', flush=True)
@@ -144,4 +153,8 @@ def main(profile_name: str) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1]))
+    try:
+        code = main(sys.argv[1])
+    finally:
+        kill_daemon(sys.argv[1])  # whatever happened, leave no daemon of this throw-away profile behind
+    sys.exit(code)

@@ -159,7 +159,9 @@ def multiscale_summary(**nodes) -> orm.Dict:
         summary['average_voltage_V'] = float(nodes['average_voltage'].value)
     if 'ocv' in nodes:
         ocv = nodes['ocv']
-        summary['ocv_window_x'] = list(ocv.base.attributes.get('window'))
+        window = ocv.base.attributes.get('window', None)  # a table made here; a given one has none
+        if window is not None:
+            summary['ocv_window_x'] = list(window)
         summary['ocv_V_at_soc_0p5'] = float(np.interp(0.5, ocv.get_array('x'), ocv.get_array('V')))
     if 'volume_trend' in nodes:
         trend = nodes['volume_trend'].get_dict()
@@ -168,10 +170,13 @@ def multiscale_summary(**nodes) -> orm.Dict:
         summary['transformations'] = len(trend['transformations'])
     if 'diffusivity' in nodes:
         table = nodes['diffusivity']
-        summary['diffusivity_temperature_K'] = table.base.attributes.get('temperature')
+        names = table.get_arraynames()
+        summary['diffusivity_temperature_K'] = table.base.attributes.get('temperature', None)
+        x = table.get_array('x_host' if 'x_host' in names else 'x')
+        d = table.get_array('D')
+        sigma = table.get_array('D_sigma') if 'D_sigma' in names else np.zeros_like(d)
         summary['diffusivity_m2_s'] = {
-            f'x={x:.4f}': {'D': float(d), 'sigma': float(e)}
-            for x, d, e in zip(table.get_array('x_host'), table.get_array('D'), table.get_array('D_sigma'))
+            f'x={xi:.4f}': {'D': float(di), 'sigma': float(si)} for xi, di, si in zip(x, d, sigma)
         }
     if 'rate_capability' in nodes:
         rate = nodes['rate_capability']
