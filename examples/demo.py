@@ -7,8 +7,8 @@ The system is a reduced Li host-guest model: antifluorite Li_(2-x)O in its conve
 sites). ``MultiscaleWorkChain`` (protocol ``fast``) runs, on the profile's daemon:
 
 1. the guest's elemental crystal (bcc Li) labelled by pw.x at five volumes: its E0, the voltage's reference;
-2. MTP active learning: DFT labels of strained/rattled cells at three Li contents, then GCMC-MD sampling at three
-   Li chemical potentials, selection by extrapolation grade (MaxVol), labelling and retraining;
+2. MTP active learning: DFT labels of strained/rattled cells at three Li contents, then one iteration of GCMC-MD
+   sampling at three Li chemical potentials, selection by extrapolation grade (MaxVol), labelling and retraining;
 3. MD production with the MTP in LAMMPS at 2 temperatures x 2 Li contents;
 4. transport: D(T) per Li content with its 1-sigma, Arrhenius verdict, D extrapolated to 300 K;
 5. thermodynamics: orderings relaxed with the MTP, convex hull, voltage step with its band, average voltage;
@@ -57,27 +57,29 @@ CELL = {
 }
 
 OVERRIDES = {
-    'guest_fractions': [0.5, 0.75],
-    'temperatures': [900.0, 1200.0],
+    'guest_fractions': [0.5, 0.75],  # fractions of the Li sites of Li2O filled: LiO and Li1.5O
+    'temperatures': [500.0, 700.0],  # K, MD production
     'active_learning': {
         'dft': DFT,
-        'mtp': {'level': 6, 'min_dist': 1.5, 'max_dist': 4.0, 'radial_basis_size': 6},
+        # a level-6 MTP; GCMC never inserts closer than 1.5 A, inside the radial basis (from 1.1 A)
+        'mtp': {'level': 6, 'min_dist': 1.1, 'max_dist': 4.0, 'radial_basis_size': 6},
+        # forces and stresses in the fit: the MD runs NPT
         'train': {
             'mtp': {
                 'parameters': {
                     'validation_fraction': 0.0,
-                    'loss': {'energy_weight': 1.0, 'forces_weight': 0.01, 'stress_weight': 0.0},
-                    'steps': [{'method': 'minimize', 'kwargs': {'method': 'BFGS', 'options': {'maxiter': 150}}}],
+                    'loss': {'energy_weight': 1.0, 'forces_weight': 0.1, 'stress_weight': 0.01},
+                    'steps': [{'method': 'minimize', 'kwargs': {'method': 'BFGS', 'options': {'maxiter': 300}}}],
                 }
             }
         },
-        'initial': {'fractions': [1.0, 0.75, 0.5], 'per_fraction': 2, 'strain': 0.03, 'rattle': 0.08, 'seed': 3},
+        'initial': {'fractions': [1.0, 0.75, 0.5], 'per_fraction': 3, 'strain': 0.03, 'rattle': 0.1, 'seed': 3},
         'mu_offsets': [-1.0, 0.0, 1.0],
-        'temperatures': [1000.0],
+        'temperatures': [800.0],
         'select_threshold': 1.5,
         'break_threshold': 5.0,
-        'max_iterations': 2,
-        'max_labels_per_iteration': 2,
+        'max_iterations': 1,
+        'max_labels_per_iteration': 3,
         'max_concurrent_md': 2,
         'md': {
             'ensemble': 'nvt',
@@ -85,7 +87,7 @@ OVERRIDES = {
             'steps': 300,
             'thermo_every': 10,
             'dump_every': 100,
-            'gcmc': {'every': 10, 'exchanges': 5, 'moves': 5, 'max_displacement': 0.2, 'overlap_cutoff': 1.2},
+            'gcmc': {'every': 10, 'exchanges': 5, 'moves': 5, 'max_displacement': 0.2, 'overlap_cutoff': 1.5},
             'extrapolation': {'every': 2},
         },
     },
@@ -98,6 +100,7 @@ OVERRIDES = {
             'equilibration_dump_every': 100,
             'grading': {'enabled': False},
         },
+        'max_concurrent': 2,
     },
     'thermodynamics': {'parameters': {'end_members': False, 'relax_cells': False}, 'orderings': 2},
     'electrode': {'models': ['particle_diffusion'], 'cell': CELL, 'uncertainty': {'ensemble_size': 8, 'seed': 7}},
@@ -116,8 +119,8 @@ def builder():
 
     codes = {
         'pw': 'pw@localhost',
-        'mtp_train': 'mtp-train@localhost',
-        'mtp_select': 'mtp-select@localhost',
+        'mtp_train': 'mtp-train@localhost-mpich',
+        'mtp_select': 'mtp-select@localhost-mpich',
         'lammps': 'lmp@localhost-mpich',
         'continuum': 'fenics@localhost',
     }
@@ -181,10 +184,15 @@ def follow(node) -> None:
                 source = orm.load_node(log.dbnode_id)
                 print(f'  [{time.strftime("%H:%M:%S")}] {source.process_label}<{source.pk}>: {log.message}', flush=True)
 
-    while not node.is_terminated:
+    from aiida.manage import get_manager
+
+    session = get_manager().get_profile_storage().get_session()
+    while True:
+        session.rollback()  # end the read transaction: SQLite shows a reader only what was committed before it began
         new_reports()
+        if node.is_terminated:
+            break
         time.sleep(3)
-    new_reports()
 
 
 def report(node, seconds: float | None) -> int:
@@ -253,7 +261,7 @@ def main(argv=None) -> int:
             except ConnectionError:
                 time.sleep(2)
         else:
-            print('The daemon\'s broker did not come up: see `verdi daemon logshow`.')
+            print("The daemon's broker did not come up: see `verdi daemon logshow`.")
             return 1
         node.base.extras.set('mscale_demo', DEMO_VERSION)
         print(f'Submitted MultiscaleWorkChain<{node.pk}> to the daemon (Li_(2-x)O, DFT -> electrode); progress:')

@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from tests.test_multiscale import OPTIONS, OVERRIDES, _host
+from tests.test_multiscale import OPTIONS, OVERRIDES, host
 
 
 @pytest.fixture(scope='module')
@@ -23,7 +23,7 @@ def _builder(codes, overrides=None, **results):
     from aiida_mscale.workflows.multiscale import MultiscaleWorkChain
 
     return MultiscaleWorkChain.get_builder_from_protocol(
-        codes, _host(), 'Li', protocol='fast', overrides=overrides or OVERRIDES, options=OPTIONS, **results
+        codes, host(), 'Li', protocol='fast', overrides=overrides or OVERRIDES, options=OPTIONS, **results
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from aiida_mscale.cli.report import AXES_KEY, plotter_for, register
 
+PW_PROCESS_TYPE = 'aiida.calculations:quantumespresso.pw'
 #: call-link label -> the stage's name in the picture
 STAGES = {
     'reference': 'guest reference (DFT EOS)',
@@ -45,16 +46,8 @@ READERS = {
 
 
 def _pw_count(process) -> int:
-    from aiida import orm
-
-    query = orm.QueryBuilder()
-    query.append(orm.WorkflowNode, filters={'id': process.pk}, tag='stage')
-    query.append(
-        orm.CalcJobNode,
-        with_ancestors='stage',
-        filters={'process_type': 'aiida.calculations:quantumespresso.pw'},
-    )
-    return query.count()
+    """pw.x calculations called by ``process``, at any depth (CALL links: QueryBuilder's ancestors follow data)."""
+    return sum(1 for node in process.called_descendants if node.process_type == PW_PROCESS_TYPE)
 
 
 def _state(process) -> str:
@@ -75,7 +68,7 @@ def provenance_summary(workchain):
     total = _pw_count(workchain)
     graph.node(
         'root',
-        f'MultiscaleWorkChain<{workchain.pk}>\n{_state(workchain)}; {total} pw.x calculations in all',
+        f'MultiscaleWorkChain<{workchain.pk}>\\n{_state(workchain)}; {total} pw.x calculations in all',
         shape='box',
         style='filled',
         fillcolor='#dddddd',
@@ -91,7 +84,7 @@ def provenance_summary(workchain):
         pks = ', '.join(str(p.pk) for p in processes)
         states = sorted({_state(p) for p in processes})
         count = sum(_pw_count(p) for p in processes)
-        text = f'{name}\n{processes[0].process_label}<{pks}>\n{"/".join(states)}; {count} pw.x'
+        text = f'{name}\\n{processes[0].process_label}<{pks}>\\n{"/".join(states)}; {count} pw.x'
         colour = '#cfe8cf' if states == ['ok'] else '#f4d7d7' if any('fail' in s for s in states) else '#fff2c6'
         graph.node(f'stage_{group}', text, shape='box', style='filled,rounded', fillcolor=colour)
         graph.edge('root', f'stage_{group}', style='dotted', arrowhead='none')
@@ -100,7 +93,7 @@ def provenance_summary(workchain):
         if name not in outputs:
             continue
         node = outputs[name]
-        graph.node(f'data_{name}', f'{name}\n{node.__class__.__name__}<{node.pk}>', shape='ellipse')
+        graph.node(f'data_{name}', f'{name}\\n{node.__class__.__name__}<{node.pk}>', shape='ellipse')
         if maker in stages:
             graph.edge(f'stage_{maker}', f'data_{name}')
         else:  # given as an input: the chain was entered here
