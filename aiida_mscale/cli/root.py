@@ -45,7 +45,9 @@ def cmd_setup(profile, check, storage, broker, scheduler):
 
     broker = broker or {'sqlite': 'zeromq', 'postgres': 'rabbitmq'}[storage]
     if (storage, broker) not in (('sqlite', 'zeromq'), ('postgres', 'rabbitmq')):
-        raise click.BadParameter(f'--storage {storage} goes with --broker {scale_out.BROKERS[storage]}', '--broker')
+        raise click.BadParameter(
+            f'--storage {storage} goes with --broker {scale_out.BROKERS[storage]}', param_hint='--broker'
+        )
     if storage == 'postgres':  # --profile names the PostgreSQL profile, created if missing
         steps = scale_out.run(profile or scale_out.PG_PROFILE, create=not check, slurm=scheduler == 'slurm')
     else:

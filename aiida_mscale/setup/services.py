@@ -241,14 +241,14 @@ def ensure_rabbitmq(create: bool = True, port: int = RABBITMQ_PORT) -> Step:
     name = 'service rabbitmq'
     if rabbitmq_running(port):
         return Step(name, 'exists', f'AMQP broker answering on port {port}')
-    if shutil.which('rabbitmq-server') is None and not RABBITMQ_INIT.exists():
-        return Step(name, 'missing', 'RabbitMQ is not installed (Debian `rabbitmq-server`)')
-    if not create:
-        return Step(name, 'missing', f'no AMQP broker answers on port {port}')
     if port_open(port):
         return Step(
             name, 'error', f'port {port} is in use by a program that is not an AMQP broker: RabbitMQ cannot start'
         )
+    if shutil.which('rabbitmq-server') is None and not RABBITMQ_INIT.exists():
+        return Step(name, 'missing', 'RabbitMQ is not installed (Debian `rabbitmq-server`)')
+    if not create:
+        return Step(name, 'missing', f'no AMQP broker answers on port {port}')
     command = [str(RABBITMQ_INIT), 'start'] if RABBITMQ_INIT.exists() else ['rabbitmq-server', '-detached']
     try:
         _run(_as_root(command), timeout=START_TIMEOUT)
