@@ -58,6 +58,7 @@ from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
 from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
 from aiida_mscale.workflows.lammps_mtp_base import LammpsMtpBaseWorkChain
+from aiida_mscale.workflows.mtp_select_base import MtpSelectBaseWorkChain
 from aiida_mscale.workflows.mtp_train_base import MtpTrainBaseWorkChain
 from aiida_mscale.workflows.pool import RollingPoolMixin
 
@@ -515,8 +516,8 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         inputs.potential = self.ctx.potential
         inputs.training_set = self.ctx.training_set
         inputs.candidates = self.ctx.training_set
-        inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': f'active_set_{self.ctx.iteration:03d}'}
-        return ToContext(activate=self.submit(MtpSelectCalculation, **inputs))
+        label = f'active_set_{self.ctx.iteration:03d}'
+        return ToContext(activate=self.submit(MtpSelectBaseWorkChain, mtp=inputs, metadata={'call_link_label': label}))
 
     def inspect_activate(self):
         node = self.ctx.activate
@@ -713,8 +714,8 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
                 'max_count': self.inputs.max_labels_per_iteration.value,
             }
         )
-        inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': f'select_{self.ctx.iteration:03d}'}
-        return ToContext(selection=self.submit(MtpSelectCalculation, **inputs))
+        label = f'select_{self.ctx.iteration:03d}'
+        return ToContext(selection=self.submit(MtpSelectBaseWorkChain, mtp=inputs, metadata={'call_link_label': label}))
 
     def inspect_select(self):
         node = self.ctx.selection
