@@ -56,3 +56,24 @@ def verification_table(verification: dict) -> str:
     for element, message in sorted(verification.get('missing', {}).items()):
         lines.append(f'| {element} | not generated | | | | | | | | | | | | {message} |')
     return '\n'.join(lines) + '\n'
+
+
+def merge_verifications(verifications: list[dict]) -> dict:
+    """One ``verification`` dict from several of the same functional, level and tolerances (e.g. one per element,
+    run one at a time); an element in more than one is an error."""
+    if not verifications:
+        raise ValueError('no verification to merge')
+    merged = {key: value for key, value in verifications[0].items() if key not in ('elements', 'missing')}
+    merged['elements'], merged['missing'] = {}, {}
+    for verification in verifications:
+        for key in ('functional', 'level', 'tolerances'):
+            if verification[key] != merged[key]:
+                raise ValueError(
+                    f'cannot merge verifications of different {key}: {verification[key]!r}, {merged[key]!r}'
+                )
+        for name in ('elements', 'missing'):
+            for element, entry in verification.get(name, {}).items():
+                if element in merged['elements'] or element in merged['missing']:
+                    raise ValueError(f'{element} is in more than one verification')
+                merged[name][element] = entry
+    return merged
