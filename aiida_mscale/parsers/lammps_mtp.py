@@ -63,6 +63,12 @@ class LammpsMtpParser(LammpsRawParser):
         if grades:
             self.out('max_grade', orm.Float(max(grades)))
 
+        from aiida_mscale.calculations.lammps_mtp import latest_restart_file
+
+        restart = latest_restart_file(kwargs.get('retrieved_temporary_folder'))
+        if restart is not None:  # kept whatever the exit code: a run cut short continues from it
+            self.out('restart_file', restart)
+
         halted = HALT.search(log)
         if halted:
             grade, _, step = halted.groups()
