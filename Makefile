@@ -23,6 +23,7 @@ APT_PACKAGES := quantum-espresso quantum-espresso-data openmpi-bin graphviz pyth
 	python3-dolfinx python3-scipy g++
 
 .PHONY: install system venv lammps-plugin setup demo test test-fast bench clean-venv
+.PHONY: scale-out-packages scale-out load-test
 
 install: system venv lammps-plugin
 
@@ -63,7 +64,7 @@ setup: install
 demo: setup
 	$(BIN)/python examples/demo.py
 
-test: install
+test: install scale-out-packages
 	$(BIN)/python -m pytest
 
 test-fast: venv
@@ -72,6 +73,27 @@ test-fast: venv
 bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/run.py
+
+# Scale-out (docs/scale-out.md). The packages are installed once (stamp); tests/test_scale_out.py starts
+# PostgreSQL, RabbitMQ and SLURM itself (about 40 s) and stops what it started. Where apt cannot install
+# them, `make test` goes on and those tests skip with the reason.
+SCALE_OUT_PACKAGES := postgresql rabbitmq-server slurm-wlm munge
+scale-out-packages: $(STAMPS)/scale-out-apt.stamp
+$(STAMPS)/scale-out-apt.stamp: Makefile
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(SCALE_OUT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "Debian packages present: $(SCALE_OUT_PACKAGES)"; touch $@; \
+	else SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+	  if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	  then touch $@; else echo "Could not install $$missing: the scale-out tests will skip."; fi; fi
+
+# PostgreSQL + RabbitMQ profile `mscale-pg` with a single-node SLURM cluster and its computers
+scale-out: install scale-out-packages
+	$(BIN)/aiida-mscale setup --storage postgres --broker rabbitmq --scheduler slurm
+
+# 500 work chains through SLURM with 4 daemon workers and faults, sqlite+zmq vs postgres+rabbitmq
+load-test: scale-out
+	$(BIN)/python benchmarks/load_test.py --compare --processes 500 --workers 4
 
 clean-venv:
 	rm -rf $(VENV) $(STAMPS)
