@@ -239,7 +239,6 @@ def test_report_draws_the_plots(electrode_run, tmp_path):
     from PIL import Image
 
     from aiida_mscale.cli import cmd_root
-    from aiida_mscale.cli.report import AXES_KEY
 
     _, _, _, node = electrode_run
     result = CliRunner().invoke(cmd_root, ['report', str(node.pk), '--output-dir', str(tmp_path)])
@@ -252,7 +251,6 @@ def test_report_draws_the_plots(electrode_run, tmp_path):
     for path in paths:
         with Image.open(path) as image:
             assert image.format == 'PNG' and image.size[0] > 400 and image.size[1] > 300
-            assert image.text[AXES_KEY] == '1'
             pixels = np.asarray(image.convert('L'), dtype=float)
             assert pixels.std() > 5  # something was drawn, not a blank canvas
     # a node without registered plots is an error that names what can be plotted
