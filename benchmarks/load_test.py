@@ -78,8 +78,13 @@ def worker_pids(profile: str) -> list[int]:
     from aiida.engine.daemon.client import DaemonClient
     from aiida.manage.configuration import get_config
 
-    info = DaemonClient(get_config().get_profile(profile)).get_worker_info().get('info', {})
-    return sorted(int(pid) for pid in info)
+    client = DaemonClient(get_config().get_profile(profile))
+    deadline = time.monotonic() + 120
+    while True:  # the circus controller may be slow to answer on a loaded machine
+        info = client.get_worker_info(timeout=30).get('info') or {}
+        if info or time.monotonic() > deadline:
+            return sorted(int(pid) for pid in info)
+        time.sleep(2)
 
 
 def wait_for_broker(timeout: float = 300) -> None:
@@ -142,7 +147,10 @@ def run_load(profile: str, processes: int, workers: int, faults: bool, timeout: 
                 .count()
             )
             if not killed_worker and done >= processes // 3:
-                pid = random.Random(processes).choice(worker_pids(profile))
+                pids = worker_pids(profile)
+                if not pids:
+                    raise SystemExit('the daemon reports no workers: cannot inject the worker fault')
+                pid = random.Random(processes).choice(pids)
                 os.kill(pid, signal.SIGKILL)
                 events.append({'fault': 'SIGKILL daemon worker', 'pid': pid, 'finished_before': done})
                 killed_worker = True
