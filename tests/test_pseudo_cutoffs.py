@@ -130,3 +130,31 @@ def test_setup_family_stores_the_measured_cutoffs(ld1_pseudo_family_pbe, functio
         wfc, rho = ld1_pseudo_family_pbe.get_recommended_cutoffs(elements=(element,), unit='Ry')
         assert wfc == max(math.ceil(estimate), math.ceil(entry['ecutwfc'])), element
         assert rho >= 8 * wfc, element
+
+
+def test_verifications_of_single_elements_merge_into_one_table():
+    """Elements verified one at a time (one family each) give one table; a clash of settings or elements is refused."""
+    from aiida_mscale.pseudo.report import merge_verifications, verification_table
+
+    def verification(element, level='moderate'):
+        entry = {
+            'dataset': f'{element}.UPF',
+            'max_transferability_error': 1e-3,
+            'max_eigenvalue_error': 2e-3,
+            'ghosts': [],
+            'cutoff_wfc': 80.0,
+            'cutoff_rho': 640.0,
+            'cutoff_source': 'pw.x convergence',
+            'failures': [],
+            'passed': True,
+        }
+        return {'functional': 'PBE', 'level': level, 'tolerances': TOLERANCES, 'elements': {element: entry}}
+
+    merged = merge_verifications([verification('Fe'), verification('N')])
+    assert sorted(merged['elements']) == ['Fe', 'N']
+    table = verification_table(merged)
+    assert '| Fe | `Fe.UPF` | 1.00 | 2.00 | 0 | 80 / 640 |' in table and '| N |' in table
+    with pytest.raises(ValueError, match='level'):
+        merge_verifications([verification('Fe'), verification('N', 'coarse')])
+    with pytest.raises(ValueError, match='Fe'):
+        merge_verifications([verification('Fe'), verification('Fe')])
