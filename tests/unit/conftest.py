@@ -151,16 +151,18 @@ def generate_parser():
 def parse(generate_calc_job_node, generate_parser):
     """``(entry_point, case, inputs, **kwargs) -> (outputs, exit_status, exit_message)`` of the stored outputs.
 
-    The parser runs through ``parse_from_node`` (provenance not stored): a crash of the parser is an error of the
-    test, never an exit code.
+    The parser's ``parse`` runs on the node directly (what ``parse_from_node`` does inside a calcfunction, without the
+    process): a crash of the parser is an error of the test, never an exit code.
     """
 
     def _parse(entry_point: str, case: str, inputs: dict, **kwargs):
         node, temporary = generate_calc_job_node(entry_point, case, inputs, **kwargs)
-        parser = generate_parser(entry_point)
+        parser = generate_parser(entry_point)(node)
         extra = {'retrieved_temporary_folder': temporary} if temporary else {}
-        outputs, function = parser.parse_from_node(node, store_provenance=False, **extra)
-        return outputs, function.exit_status, function.exit_message
+        exit_code = parser.parse(**extra)
+        if exit_code is None:
+            return dict(parser.outputs), 0, None
+        return dict(parser.outputs), exit_code.status, exit_code.message
 
     return _parse
 
