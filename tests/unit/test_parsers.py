@@ -164,8 +164,10 @@ def test_mtp_train_ok(parse, calc_inputs):
 def test_mtp_train_walltime_returns_the_checkpoint(parse, calc_inputs):
     outputs, status, _ = parse(TRAIN, 'walltime_with_checkpoint', calc_inputs(TRAIN), exit_status=120)
     assert status == exit_code(TRAIN, 'ERROR_SCHEDULER_OUT_OF_WALLTIME')
-    assert outputs['potential'].base.attributes.get('checkpoint') is True
-    assert outputs['potential'].is_stored is False or outputs['potential'].base.attributes.get('is_trained')
+    checkpoint = outputs['potential']
+    assert checkpoint.base.attributes.get('checkpoint') is True and checkpoint.base.attributes.get('is_trained')
+    assert checkpoint.get_text() == (FIXTURES / TRAIN / 'walltime_with_checkpoint' / 'checkpoint.mtp').read_text()
+    assert 'learning_curve' not in outputs and 'errors' not in outputs
 
 
 @pytest.mark.parametrize(
