@@ -94,9 +94,10 @@ def test_api_page_of_a_work_chain_lists_its_inputs(site):
     from aiida_mscale.workflows.electrode import ElectrodeWorkChain
 
     text = _text(site / 'api' / 'aiida_mscale.workflows.html')
-    start = text.index('class aiida_mscale.workflows.electrode.ElectrodeWorkChain')
-    end = text.find('class aiida_mscale.', start + 1)
-    section = text[start : end if end > 0 else None]  # the class, up to the next documented class
+    heading = re.search(r'class aiida_mscale\.workflows\.electrode\.\s*ElectrodeWorkChain\b', text)
+    assert heading, 'ElectrodeWorkChain is not documented'
+    following = re.search(r'class aiida_mscale\.', text[heading.end() :])
+    section = text[heading.start() : heading.end() + following.start() if following else None]  # up to the next class
     spec = ElectrodeWorkChain.spec()
     inputs = [name for name in spec.inputs if name != 'metadata']
     assert inputs and 'Inputs' in section and 'Outputs' in section and 'Exit codes' in section
