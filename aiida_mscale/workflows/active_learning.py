@@ -51,6 +51,7 @@ from aiida_mscale.calculations.functions.active_learning import (
     reference_energies,
     reference_training_set,
     shift_species_energies,
+    shortest_distances,
     split_configurations,
 )
 from aiida_mscale.calculations.mtp_select import MtpSelectCalculation
@@ -625,9 +626,19 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         known = [(g, sp) for g, sp in zip(grades, self.ctx.state_points) if g is not None]
         self.ctx.last_max_grade, (self.ctx.worst_mu, self.ctx.worst_t) = max(known, key=lambda item: item[0])
         self.ctx.candidates = None
-        if extrapolative:
+        closest = self._closest_approach()
+        shortest = {label: shortest_distances(node) for label, node in extrapolative.items()}
+        dropped = sum(int((d < closest).sum()) for d in shortest.values())
+        if dropped:
+            self.report(
+                f'iteration {iteration}: {dropped} extrapolative configuration(s) with atoms closer than {closest:g} '
+                'Angstrom left out (not worth a DFT label)'
+            )
+        if any((d >= closest).any() for d in shortest.values()):
             self.ctx.candidates = collect_candidates(
-                **extrapolative, metadata={'call_link_label': f'candidates_{iteration:03d}'}
+                min_distance=orm.Float(closest),
+                **extrapolative,
+                metadata={'call_link_label': f'candidates_{iteration:03d}'},
             )
             self._keep(
                 self.ctx.candidates,
@@ -650,6 +661,15 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         elif iteration >= self.inputs.max_iterations.value:
             self.report(self._progress(iteration, None, None, None))
         return None
+
+    def _closest_approach(self) -> float:
+        """[Angstrom] candidates with two atoms closer than this are not labelled: the GCMC `overlap_cutoff` (the
+        closest approach the sampling itself allows) and at least DftLabelingWorkChain's `min_interatomic_distance`."""
+        dft = self.inputs.get('dft', {})
+        closest = float(dft['min_interatomic_distance'].value) if 'min_interatomic_distance' in dft else 0.0
+        parameters = self.inputs.md.lammps.parameters.get_dict() if 'parameters' in self.inputs.md.lammps else {}
+        overlap = (parameters.get('gcmc') or {}).get('overlap_cutoff')
+        return max(closest, float(overlap)) if overlap is not None else closest
 
     def _with_validation(self, errors):
         """The fit's errors with the `validation` part replaced by the generation's errors on `validation_set`."""
