@@ -76,21 +76,29 @@ print('STATE ' + json.dumps({
 """
 
 TEARDOWN = """
+import subprocess, sys
 from aiida_mscale.setup import services, slurm
 name = services.database_name({profile!r})
-if services.postgres_cluster(5432)['status'] == 'online':
-    services._psql(f'DROP DATABASE IF EXISTS "{{name}}";', 5432)
-    services._psql(f'DROP ROLE IF EXISTS "{{name}}";', 5432)
-if services.rabbitmq_running():
-    services._rabbitmqctl('delete_vhost', name)
-    services._rabbitmqctl('delete_user', name)
 before = {before!r}
+executable = sys.executable.rsplit('/', 1)[0] + '/verdi'
+steps = [
+    lambda: subprocess.run([executable, '-p', {profile!r}, 'daemon', 'stop'], capture_output=True, timeout=300),
+    lambda: services._psql(f'DROP DATABASE IF EXISTS "{{name}}" WITH (FORCE);', 5432),
+    lambda: services._psql(f'DROP ROLE IF EXISTS "{{name}}";', 5432),
+    lambda: services._rabbitmqctl('delete_vhost', name),
+    lambda: services._rabbitmqctl('delete_user', name),
+]
 if not before['slurm']['slurmd'] or not before['slurm']['slurmctld']:
-    slurm.stop_slurm(munge=not before['munge'])
+    steps.append(lambda: slurm.stop_slurm(munge=not before['munge']))
 if not before['rabbitmq']:
-    services.stop_rabbitmq()
+    steps.append(services.stop_rabbitmq)
 if not before['postgres']:
-    services.stop_postgres()
+    steps.append(services.stop_postgres)
+for step in steps:  # each on its own: one failure must not leave the services running
+    try:
+        step()
+    except Exception as exception:
+        print('teardown:', exception, file=sys.stderr)
 """
 
 

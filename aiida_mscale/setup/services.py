@@ -270,6 +270,8 @@ def stop_rabbitmq() -> None:
         _run(_as_root([str(RABBITMQ_INIT), 'stop']), timeout=START_TIMEOUT, check=False)
     else:
         _run(_as_root(['rabbitmqctl', 'stop']), timeout=START_TIMEOUT, check=False)
+    if shutil.which('epmd'):  # Erlang's port mapper, started with the broker; it exits only when told to
+        _run(_as_root(['epmd', '-kill']), timeout=60, check=False)
 
 
 def _rabbitmqctl(*args: str, stdin: str | None = None) -> str:
