@@ -12,7 +12,8 @@ One iteration (generation) ``i``::
     converged?  every state point ran its full length with max grade < select_threshold, and the fit's
             validation RMSEs meet ``target_rmse``: stop
     select  MtpSelectCalculation: greedy MaxVol over all saved extrapolative configurations of all state points
-            (duplicates dropped), at most ``max_labels_per_iteration``
+            (duplicates dropped), at most ``max_labels_per_iteration``; configurations with two atoms closer than the
+            potential's min_dist (at least the DFT's min_interatomic_distance) are left out first
     label   DftLabelingWorkChain (a rolling pool of pw.x runs); failures recorded and skipped
     merge   merge_training_sets(previous, new) -> the training set of generation i+1
 
@@ -663,13 +664,13 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         return None
 
     def _closest_approach(self) -> float:
-        """[Angstrom] candidates with two atoms closer than this are not labelled: the GCMC `overlap_cutoff` (the
-        closest approach the sampling itself allows) and at least DftLabelingWorkChain's `min_interatomic_distance`."""
+        """[Angstrom] candidates with two atoms closer than this are not labelled: the potential's ``min_dist`` (below
+        it the radial basis is evaluated outside its interval: a label there cannot be fitted) and at least
+        DftLabelingWorkChain's ``min_interatomic_distance``."""
         dft = self.inputs.get('dft', {})
         closest = float(dft['min_interatomic_distance'].value) if 'min_interatomic_distance' in dft else 0.0
-        parameters = self.inputs.md.lammps.parameters.get_dict() if 'parameters' in self.inputs.md.lammps else {}
-        overlap = (parameters.get('gcmc') or {}).get('overlap_cutoff')
-        return max(closest, float(overlap)) if overlap is not None else closest
+        min_dist = self.ctx.active_potential.base.attributes.get('min_dist', None)
+        return max(closest, float(min_dist)) if min_dist is not None else closest
 
     def _with_validation(self, errors):
         """The fit's errors with the `validation` part replaced by the generation's errors on `validation_set`."""
