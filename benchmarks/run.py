@@ -8,7 +8,7 @@ HERE = Path(__file__).resolve().parent
 
 if __name__ == '__main__':
     quick = '--quick' in sys.argv
-    for script in sorted(HERE.glob('*_speed.py')):
+    for script in sorted(HERE.glob('*_speed.py')) + [HERE / 'active_learning_efficiency.py']:
         print(f'\n=== {script.name} ===', flush=True)
         sys.argv = [str(script)] + (['--quick'] if quick else [])
         runpy.run_path(str(script), run_name='__main__')

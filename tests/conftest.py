@@ -136,22 +136,59 @@ INTEGRATION_PATHS = (
     'test_transport_workchain.py',
 )
 
+#: Tests of pure Python that take more than a few seconds on two shared cores (Gaussian-mixture model selection over
+#: many windows, every template level up to 28, calibration of uncertainties over hundreds of random walks): they are
+#: `slow`, run by `make test` and not by `make test-fast`. Node-id prefixes, relative to tests/.
+SLOW_TESTS = (
+    'analysis/test_modes_importance.py::test_hoppers_and_trapped_ions_split_into_two_modes',
+    'analysis/test_modes_importance.py::test_known_populations_give_their_number_of_modes',
+    'analysis/test_modes_importance.py::test_single_population_gives_one_mode',
+    'analysis/test_modes_importance.py::test_bad_inputs',
+    'analysis/test_modes_importance.py::test_importance_matches_analytic_permutation_drop',
+    'analysis/test_environments_polyhedra.py::test_two_phase_per_atom_classification',
+    'analysis/test_environments_polyhedra.py::test_trained_classifier_on_a_pure_phase',
+    'analysis/test_arrhenius.py::test_single_arrhenius_not_flagged',
+    'test_thermodynamics_analysis.py::test_formation_energies_are_relative_to_the_end_members',
+    'analysis/test_diffusion.py::test_haven_ratio_and_collective',
+    'analysis/test_diffusion.py::test_gls_uncertainty_is_calibrated',
+    'analysis/test_diffusion.py::test_block_uncertainty_is_calibrated',
+    'mtp/test_template.py::test_radial_funcs_count_rule',
+    'mtp/test_template.py::test_basis_is_rotation_invariant[28]',
+    'mtp/test_template.py::test_levels_are_valid_files[28]',
+    'mtp/test_template.py::test_levels_are_valid_files[26]',
+    'test_thermodynamics_analysis.py::test_voltage_profile_equals_pymatgen_insertion_electrode',
+    'test_active_learning_functions.py::test_initial_configurations_hold_the_asked_guest_fractions',
+    'test_cli.py::test_export_with_trajectory_policy',
+)
+
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'integration: runs a real code (pw.x, ld1.x, LAMMPS, motep, dolfinx)')
     config.addinivalue_line('markers', 'unit: seconds, no external binary (`make test-fast`)')
+    config.addinivalue_line('markers', 'slow: no external binary but more than a few seconds (not in `make test-fast`)')
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test `integration` or `unit`: by the fixtures it needs, its folder, or its own marker."""
+    """Mark every test `integration` or `unit`: by the fixtures it needs, its folder, or its own marker.
+
+    tests/unit/ is the unit layer by construction (stored outputs, input files written into a folder): its tests are
+    `unit`, and one that asks for a fixture of the real codes is an error of the test.
+    """
     import pathlib
 
     root = pathlib.Path(__file__).parent
     for item in items:
         relative = pathlib.Path(str(item.fspath)).relative_to(root).as_posix()
+        if relative.startswith('unit/'):
+            needs_codes = INTEGRATION_FIXTURES & set(getattr(item, 'fixturenames', ()))
+            assert not needs_codes, f'{item.nodeid}: a unit test cannot use {sorted(needs_codes)}'
+            item.add_marker(pytest.mark.unit)
+            continue
         needs_codes = INTEGRATION_FIXTURES & set(getattr(item, 'fixturenames', ()))
         if item.get_closest_marker('integration') or needs_codes or relative.startswith(INTEGRATION_PATHS):
             item.add_marker(pytest.mark.integration)
+        elif item.get_closest_marker('slow') or f'{relative}::{item.name}'.startswith(SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)
         else:
             item.add_marker(pytest.mark.unit)
 

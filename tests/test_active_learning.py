@@ -154,11 +154,13 @@ def test_loop_outputs(runs, tmp_path):
     # `aiida-mscale report` draws the learning curve, the max grade per state point and the coverage
     from PIL import Image
 
-    from aiida_mscale.cli.report import AXES_KEY, plot_active_learning
+    from aiida_mscale.cli.report import plot_active_learning
 
     paths = plot_active_learning(node, tmp_path)
     assert [p.name for p in paths] == ['learning_curve.png', 'max_grade.png', 'coverage.png']
-    assert [Image.open(p).text[AXES_KEY] for p in paths] == ['4', '1', '1']  # 2 panels with twin axes, 1, 1
+    for path in paths:  # what each figure draws from its arrays: tests/unit/test_plots.py
+        with Image.open(path) as image:
+            assert np.asarray(image.convert('L'), dtype=float).std() > 5  # something was drawn, not a blank canvas
 
 
 def test_resume_relabels_nothing(runs):

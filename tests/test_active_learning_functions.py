@@ -145,3 +145,40 @@ def test_evaluate_potential_against_known_label_errors(aiida_profile):
     expected_forces = 1000 * np.sqrt(np.mean(np.square(np.concatenate(force_offsets))))  # meV/Angstrom
     assert errors['energy_per_atom']['rmse'] == pytest.approx(expected_energy, rel=1e-6)
     assert errors['forces']['rmse'] == pytest.approx(expected_forces, rel=1e-6)
+
+
+def _unlabelled(configurations):
+    from aiida_mscale.data.training_set import TrainingSetData
+
+    return TrainingSetData.from_arrays(
+        numbers_of_atoms=[len(a) for a in configurations],
+        cells=[a.cell.array for a in configurations],
+        pbc=[a.pbc for a in configurations],
+        positions=np.concatenate([a.positions for a in configurations]),
+        atomic_numbers=np.concatenate([a.numbers for a in configurations]),
+    )
+
+
+def test_candidates_with_collapsed_atoms_are_left_out(aiida_profile):
+    """A potential far outside its domain can pull two atoms to a fraction of an Angstrom in one MD step; such a
+    configuration is not collected for labelling (DftLabelingWorkChain would refuse the whole batch)."""
+    from aiida import orm
+
+    from aiida_mscale.calculations.functions.active_learning import collect_candidates, shortest_distances
+
+    good = bulk('OLi2', 'fluorite', a=4.61, cubic=True)  # Li-O 1.996 A
+    collapsed = good.copy()
+    collapsed.positions[1] = collapsed.positions[0] + [0.4, 0.0, 0.0]  # a Li 0.4 A from the O
+    near = good.copy()
+    near.positions[1] = near.positions[0] + [1.3, 0.0, 0.0]
+    first = _unlabelled([good, collapsed])
+    second = _unlabelled([near, good[:5]])
+    np.testing.assert_allclose(shortest_distances(first), [4.61 * np.sqrt(3) / 4, 0.4], rtol=1e-9)
+
+    kept = collect_candidates(min_distance=orm.Float(1.2), a=first, b=second)
+    assert kept.get_array('numbers_of_atoms').tolist() == [12, 12, 5]
+    np.testing.assert_allclose(kept.get_array('positions')[12:24], near.positions)
+    np.testing.assert_array_equal(kept.get_array('atomic_numbers')[24:], good[:5].numbers)
+    assert len(collect_candidates(a=first, b=second)) == 4  # without min_distance: everything
+    with pytest.raises(ValueError, match='at least 1.5 Angstrom'):
+        collect_candidates(min_distance=orm.Float(1.5), a=_unlabelled([collapsed]))

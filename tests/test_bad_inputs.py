@@ -191,7 +191,7 @@ def test_lammps_calculation_refuses_the_raw_script_inputs(lammps_inputs):
     script = orm.SinglefileData.from_string('shell touch /tmp/x\n', filename='in.lmp')
     _refused(
         lambda: run(LammpsMtpCalculation, code=code, structure=structure, potential=potential, script=script),
-        r"takes no \['script'\]",
+        r"Unexpected ports \{'script'",  # a plain CalcJob now: aiida-lammps' raw inputs do not exist
     )
 
 

@@ -85,7 +85,7 @@ def test_not_converged_reduces_the_time_step_then_refines_the_mesh_then_aborts(w
     stepping = PARAMETERS['time_stepping']
     # 1st and 2nd failure: every step limit halved, the give-up step times 0.01 (from the model's default 1e-12)
     for k in (1, 2):
-        assert _inspect(process, 310) is None  # handled: restart
+        assert _inspect(process, 410) is None  # handled: restart
         changed = process.ctx.inputs.parameters.get_dict()['time_stepping']
         assert changed['dx_surface_max'] == pytest.approx(stepping['dx_surface_max'] * 0.5**k)
         assert changed['dx_mean_max'] == pytest.approx(stepping['dx_mean_max'] * 0.5**k)
@@ -93,22 +93,22 @@ def test_not_converged_reduces_the_time_step_then_refines_the_mesh_then_aborts(w
         assert changed['dtau_min'] == pytest.approx(1e-12 * 0.01**k)
         assert process.ctx.inputs.parameters.get_dict()['mesh'] == {'n_cells': 20}
     # 3rd: the time step is exhausted, the mesh is refined (the reduced time step is kept)
-    assert _inspect(process, 310) is None
+    assert _inspect(process, 410) is None
     assert process.ctx.inputs.parameters.get_dict()['mesh'] == {'n_cells': 40}
     assert process.ctx.inputs.parameters.get_dict()['time_stepping']['dx_surface_max'] == pytest.approx(0.005)
     assert process.ctx.inputs.parameters.get_dict()['particle'] == PARAMETERS['particle']  # the material never changes
     # 4th: both exhausted
-    result = _inspect(process, 310)
-    assert result.status == 410 and '2 time-step reductions and 1 mesh refinements' in result.message
+    result = _inspect(process, 410)
+    assert result.status == 411 and '2 time-step reductions and 1 mesh refinements' in result.message
 
 
 def test_unphysical_state_reduces_the_time_step_then_aborts(workchain):
     process = workchain()
-    assert _inspect(process, 320) is None
-    assert _inspect(process, 320) is None
+    assert _inspect(process, 420) is None
+    assert _inspect(process, 420) is None
     assert process.ctx.inputs.parameters.get_dict()['time_stepping']['dx_surface_max'] == pytest.approx(0.005)
-    result = _inspect(process, 320, 'concentration left [0, c_max]')
-    assert result.status == 420 and 'concentration left [0, c_max]' in result.message
+    result = _inspect(process, 420, 'concentration left [0, c_max]')
+    assert result.status == 421 and 'concentration left [0, c_max]' in result.message
     assert process.ctx.inputs.parameters.get_dict()['mesh'] == {'n_cells': 20}  # no mesh refinement for an overshoot
 
 
@@ -163,7 +163,7 @@ def test_first_attempt_does_not_converge_and_the_restart_does(fenics_code):
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     children = sorted(node.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes(), key=lambda n: n.ctime)
-    assert [c.exit_status for c in children] == [310, 0]
+    assert [c.exit_status for c in children] == [410, 0]
     assert 'time step fell below dtau_min' in children[0].exit_message
     second = children[1].inputs.parameters.get_dict()['time_stepping']
     # the restart's parameters are made from the first run's by a calcfunction: the provenance is not cut

@@ -228,9 +228,9 @@ def test_the_solvers_own_input_checks_run_before_submission(fenics_code):
     'change, status, words',
     [
         # time-step control that can never accept a step (exit code 3)
-        (UNCONVERGED, 310, ['did not converge', 'time step fell below dtau_min']),
+        (UNCONVERGED, 410, ['did not converge', 'time step fell below dtau_min']),
         # a 2000 C delithiation in one huge step empties the surface below zero (exit code 4)
-        (UNPHYSICAL, 320, ['unphysical state', 'concentration left [0, c_max]']),
+        (UNPHYSICAL, 420, ['unphysical state', 'concentration left [0, c_max]']),
     ],
 )
 def test_solver_failures_get_their_exit_codes(fenics_code, change, status, words):

@@ -118,7 +118,7 @@ def test_rate_capability_is_monotone_and_equals_the_solver_tables(electrode_run)
 
 
 def test_the_overshoot_at_2c_is_restarted_with_a_smaller_time_step(electrode_run):
-    """The docs example's particle at 2C: the first solve overshoots c_max next to the surface (320), the
+    """The docs example's particle at 2C: the first solve overshoots c_max next to the surface (420), the
     restart with half the step delivers every C-rate."""
     from aiida import orm
 
@@ -126,7 +126,7 @@ def test_the_overshoot_at_2c_is_restarted_with_a_smaller_time_step(electrode_run
     base = _calc(node, 'particle_diffusion')
     assert base.process_label == 'ContinuumBaseWorkChain' and base.is_finished_ok
     calcs = sorted(base.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes(), key=lambda n: n.ctime)
-    assert [c.exit_status for c in calcs] == [320, 0]
+    assert [c.exit_status for c in calcs] == [420, 0]
     assert 'concentration left [0, c_max]' in calcs[0].exit_message and 'C-rate 2.0' in calcs[0].exit_message
     first, second = (c.inputs.parameters.get_dict()['time_stepping'] for c in calcs)
     assert second['dx_surface_max'] == 0.5 * first['dx_surface_max']
@@ -239,7 +239,6 @@ def test_report_draws_the_plots(electrode_run, tmp_path):
     from PIL import Image
 
     from aiida_mscale.cli import cmd_root
-    from aiida_mscale.cli.report import AXES_KEY
 
     _, _, _, node = electrode_run
     result = CliRunner().invoke(cmd_root, ['report', str(node.pk), '--output-dir', str(tmp_path)])
@@ -252,7 +251,6 @@ def test_report_draws_the_plots(electrode_run, tmp_path):
     for path in paths:
         with Image.open(path) as image:
             assert image.format == 'PNG' and image.size[0] > 400 and image.size[1] > 300
-            assert image.text[AXES_KEY] == '1'
             pixels = np.asarray(image.convert('L'), dtype=float)
             assert pixels.std() > 5  # something was drawn, not a blank canvas
     # a node without registered plots is an error that names what can be plotted

@@ -6,9 +6,6 @@ Li/Co host on a simple-cubic lattice; at 30 kbar it is a dense, stable liquid-li
 machinery needs.
 """
 
-import os
-import stat
-
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -108,66 +105,49 @@ def test_grid_feeds_diffusivity_into_the_transport_analysis(lammps_code, tmp_pat
     assert path.name.endswith('diffusivity_map.png') and path.stat().st_size > 5000
 
 
-def _cutting_code(lammps_code, tmp_path, steps, cut):
-    """A copy of the LAMMPS code whose first run of `steps` steps stops at `cut` like a job out of walltime: LAMMPS
-    runs `cut` steps and the stdout loses its closing `Total wall time` line."""
-    from aiida import orm
-
-    marker = tmp_path / 'cut_done'
-    wrapper = tmp_path / 'lmp_cut.sh'
-    wrapper.write_text(
-        f"""#!/bin/bash
-if grep -q '^run {steps}$' "$2" && [ ! -e '{marker}' ]; then
-    touch '{marker}'
-    sed -i 's/^run {steps}$/run {cut}/' "$2"
-    '{lammps_code.filepath_executable}' "$@" | grep -v 'Total wall time'
-    exit 0
-fi
-exec '{lammps_code.filepath_executable}' "$@"
-"""
-    )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    code = orm.InstalledCode(
-        computer=lammps_code.computer,
-        filepath_executable=str(wrapper),
-        default_calc_job_plugin='mscale.lammps.mtp',
-        prepend_text=lammps_code.prepend_text,
-        label=f'lmp-cut-{os.getpid()}',
-    )
-    return code.store()
-
-
 def test_restart_after_a_walltime_stop_continues_the_same_trajectory(lammps_code, tmp_path):
-    """NVE production of one state point, uninterrupted and cut at step 200 of 400 then restarted from the last
-    dumped frame (positions and velocities): the thermo after the restart follows the uninterrupted run."""
+    """NPT production of one state point, uninterrupted and cut at step 250 of 400 then continued from the binary
+    restart file of step 240 (restart files every dump_every = 20 steps): the thermo after the restart is the
+    uninterrupted run's to LAMMPS's reproducibility (thermostat and barostat state kept)."""
     from aiida.engine import run_get_node
+    from test_lammps_mtp import cutting_code
 
-    parameters = {**SMALL, 'production_ensemble': 'nve'}
+    parameters = {**SMALL, 'production_ensemble': 'npt'}
     reference, node = run_get_node(_builder(lammps_code, [600.0], [1.0], parameters))
     assert node.is_finished_ok, node.exit_message
-    code = _cutting_code(lammps_code, tmp_path, steps=400, cut=200)
+    code = cutting_code(lammps_code, tmp_path, steps=400, cut=250)
     restarted, rnode = run_get_node(_builder(code, [600.0], [1.0], parameters))
     assert rnode.is_finished_ok, rnode.exit_message
     (label,) = reference['thermo']
     assert restarted['storage'][label]['segments'] == 2  # the production really was cut and restarted
+    logs = [entry.message for entry in orm_logs(rnode)]
+    assert any('continuing exactly from the restart file of step 240' in message for message in logs), logs
     a, b = reference['thermo'][label], restarted['thermo'][label]
     np.testing.assert_array_equal(a.get_array('step'), b.get_array('step'))
-    before = a.get_array('step') < 200
-    # before the cut: the same run (serial LAMMPS, same seed) bit for bit
+    np.testing.assert_allclose(b.get_array('time'), a.get_array('time'), rtol=1e-12)
+    before = a.get_array('step') < 240
+    # before the restart: the same run (serial LAMMPS, same seed) bit for bit
     np.testing.assert_array_equal(a.get_array('pe')[before], b.get_array('pe')[before])
-    # after: continued from a dumped frame (LAMMPS writes %g: 6 significant digits of positions and velocities)
-    for name in ('pe', 'etotal', 'temp'):
+    # after: continued from the restart file, the same numbers to the last digits (measured ~1e-14 relative)
+    for name in ('pe', 'etotal', 'temp', 'press', 'vol'):
         deviation = np.abs(b.get_array(name)[~before] / a.get_array(name)[~before] - 1).max()
         print(f'\n{name}: largest relative deviation after the restart {deviation:.2e}')
-        np.testing.assert_allclose(b.get_array(name)[~before], a.get_array(name)[~before], rtol=1e-4)
-    # NVE: the total energy is conserved across the join as in the uninterrupted run
-    drift = np.ptp(b.get_array('etotal'))
-    assert drift < 5 * max(np.ptp(a.get_array('etotal')), 1e-3)
-    # the trajectory is continuous across the join (unwrapped positions do not jump by a cell vector)
+        np.testing.assert_allclose(b.get_array(name)[~before], a.get_array(name)[~before], rtol=1e-11, atol=0)
+    assert np.ptp(a.get_array('vol')[~before]) > 0.1  # the barostat moved the cell after the restart
+    # the stored trajectory is the uninterrupted one (frames of the first segment before step 240, then the second)
     from aiida_mscale.workflows.transport.reader import read_trajectory
 
-    positions = read_trajectory(restarted['trajectories'][label]).positions
-    assert np.abs(np.diff(positions, axis=0)).max() < 1.5
+    ours = read_trajectory(restarted['trajectories'][label]).positions
+    theirs = read_trajectory(reference['trajectories'][label]).positions
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)  # 7 significant digits stored (float32)
+
+
+def orm_logs(node):
+    """The log messages of ``node`` and of every process it called, however deep."""
+    from aiida import orm
+
+    nodes = [node, *node.called_descendants]
+    return [entry for n in nodes for entry in orm.Log.collection.get_logs_for(n)]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Process handlers of MtpTrainBaseWorkChain and LammpsMtpBaseWorkChain, on fake child nodes (no binary runs).
+"""Process handlers of MtpTrainBaseWorkChain, MtpSelectBaseWorkChain and LammpsMtpBaseWorkChain, on fake child nodes
+(no binary runs).
 
 Each test instantiates the work chain, gives it a child ``CalcJobNode`` that finished with a chosen exit code (and
 outputs where the handler needs them), calls ``inspect_process`` and asserts on the returned exit code and on
@@ -135,6 +136,86 @@ def test_train_base_refuses_a_code_of_another_plugin(lammps_code, small_training
     builder.mtp.training_set = small_training_set
     builder.mtp.potential = template
     with pytest.raises(ValueError, match='but MTP training needs a `mscale.mtp.train` code'):
+        run(builder)
+
+
+# -------------------------------------------------------------------------------------- MtpSelectBaseWorkChain
+SELECT = 'aiida.calculations:mscale.mtp.select'
+
+
+@pytest.fixture
+def select_workchain(mtp_select_code):
+    """The work chain around a selection with a level-6 Li potential (seeded coefficients) and 16 Li atoms."""
+    from aiida import orm
+
+    from aiida_mscale.data.mtp_potential import MtpPotentialData
+    from aiida_mscale.data.training_set import TrainingSetData
+    from aiida_mscale.mtp.potential_file import parse_mtp
+    from aiida_mscale.workflows.mtp_select_base import MtpSelectBaseWorkChain
+
+    mtp = parse_mtp(MtpPotentialData.from_template(6, ['Li'], min_dist=1.5, max_dist=4.5).get_text())
+    rng = np.random.default_rng(3)
+    mtp.scaling = 1.0
+    mtp.species_coeffs = np.array([-1.9])
+    mtp.moment_coeffs = rng.normal(0.0, 0.01, mtp.alpha_scalar_moments)
+    mtp.radial_coeffs = rng.normal(0.0, 0.01, (1, 1, mtp.radial_funcs_count, mtp.radial_basis_size))
+    potential = MtpPotentialData(mtp.to_text(), species=['Li']).store()
+    atoms = bulk('Li', 'bcc', a=3.43, cubic=True).repeat(2)  # 16 neighbourhoods: the active set needs 6
+    configurations = TrainingSetData.from_arrays(
+        numbers_of_atoms=[len(atoms)],
+        cells=[atoms.cell.array],
+        pbc=[[True] * 3],
+        positions=atoms.positions,
+        atomic_numbers=atoms.numbers,
+    ).store()
+    inputs = {
+        'mtp': {
+            'code': mtp_select_code,
+            'potential': potential,
+            'training_set': configurations,
+            'candidates': configurations,
+            'parameters': orm.Dict({'threshold': 1.5, 'max_count': 3}),
+            'metadata': {'options': {'max_wallclock_seconds': 150}},
+        }
+    }
+    return _workchain(MtpSelectBaseWorkChain, inputs)
+
+
+@pytest.mark.parametrize('exit_status', [300, 301, 302, 310])
+def test_selection_failures_abort(select_workchain, exit_status):
+    """Missing output, a script error, an unusable active set, non-finite grades: a rerun repeats them."""
+    result = _inspect(select_workchain, _fake_child(SELECT, exit_status))
+    assert result.status == select_workchain.exit_codes.ERROR_UNRECOVERABLE_FAILURE.status == 300
+
+
+def test_selection_out_of_walltime_reruns_with_more_walltime(select_workchain):
+    inputs_before = dict(select_workchain.ctx.inputs)
+    result = _inspect(select_workchain, _fake_child(SELECT, 120))
+    assert result is None or result.status == 0
+    assert select_workchain.ctx.inputs.metadata['options']['max_wallclock_seconds'] == 300
+    for name in ('potential', 'training_set', 'candidates', 'parameters'):  # the same selection again
+        assert select_workchain.ctx.inputs[name].uuid == inputs_before[name].uuid
+
+
+def test_selection_out_of_walltime_without_a_walltime_reruns(select_workchain):
+    select_workchain.ctx.inputs.metadata['options'].pop('max_wallclock_seconds')
+    result = _inspect(select_workchain, _fake_child(SELECT, 120))
+    assert result is None or result.status == 0
+    assert 'max_wallclock_seconds' not in select_workchain.ctx.inputs.metadata['options']
+
+
+def test_select_base_refuses_a_code_of_another_plugin(mtp_train_code, select_workchain):
+    from aiida.engine import run
+
+    from aiida_mscale.workflows.mtp_select_base import MtpSelectBaseWorkChain
+
+    builder = MtpSelectBaseWorkChain.get_builder()
+    inputs = select_workchain.ctx.inputs
+    builder.mtp.code = mtp_train_code
+    builder.mtp.potential = inputs.potential
+    builder.mtp.training_set = inputs.training_set
+    builder.mtp.candidates = inputs.candidates
+    with pytest.raises(ValueError, match='but MaxVol selection needs a `mscale.mtp.select` code'):
         run(builder)
 
 

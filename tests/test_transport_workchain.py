@@ -278,7 +278,6 @@ def test_report_draws_the_five_plots(argon_run, tmp_path):
     from PIL import Image
 
     from aiida_mscale.cli import cmd_root
-    from aiida_mscale.cli.report import AXES_KEY
 
     _, node = argon_run
     result = CliRunner().invoke(cmd_root, ['report', str(node.pk), '--output-dir', str(tmp_path)])
@@ -289,7 +288,6 @@ def test_report_draws_the_five_plots(argon_run, tmp_path):
     for path in paths:
         with Image.open(path) as image:
             assert image.format == 'PNG' and image.size[0] > 400 and image.size[1] > 300
-            assert image.text[AXES_KEY] == '1'
             assert np.asarray(image.convert('L'), dtype=float).std() > 5  # something was drawn
 
 

@@ -30,6 +30,8 @@ The apparent activation energy is ``Ea_app(T) = -k_B d ln y / d(1/T)``; for VTF 
 import numpy as np
 from scipy import optimize
 
+from aiida_mscale.constants import BOLTZMANN_EV
+
 __all__ = [
     'BOLTZMANN_EV',
     'arrhenius_fit',
@@ -40,9 +42,6 @@ __all__ = [
     'apparent_activation_energy',
     'extrapolate',
 ]
-
-#: Boltzmann constant [eV/K] (CODATA 2018, exact)
-BOLTZMANN_EV = 8.617333262e-5
 
 
 def _prepare(temperature, values, errors):

@@ -50,6 +50,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy import stats
 
+from aiida_mscale.constants import BOLTZMANN_J, ELEMENTARY_CHARGE
+
 from ._checks import as_positions, as_times, species_indices
 from .msd import collective_msd, msd_fft, unwrap_positions
 from .msd_gls import MAX_LAGS, fit_lags, gls_msd_fit, msd_tensor
@@ -69,9 +71,6 @@ __all__ = [
 
 #: 1 Angstrom^2/ps in cm^2/s
 A2PS_TO_CM2S = 1e-4
-#: elementary charge [C] and Boltzmann constant [J/K] (CODATA 2018, exact)
-ELEMENTARY_CHARGE = 1.602176634e-19
-BOLTZMANN_J = 1.380649e-23
 #: t-quantile giving a one-sided probability of 0.8413 (= 1 sigma of a normal)
 _ONE_SIGMA_QUANTILE = stats.norm.cdf(1.0)
 #: estimators of D and its 1-sigma

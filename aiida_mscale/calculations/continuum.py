@@ -344,8 +344,8 @@ class ContinuumCalculation(CalcJob):
         spec.exit_code(300, 'ERROR_MISSING_OUTPUT_FILES', message='The solver produced no {filename}.')
         spec.exit_code(301, 'ERROR_INTERNAL', message='The solver stopped with an internal error: {message}')
         spec.exit_code(302, 'ERROR_INVALID_INPUT', message='The solver refused the input: {message}')
-        spec.exit_code(310, 'ERROR_NOT_CONVERGED', message='The solver did not converge: {message}')
-        spec.exit_code(320, 'ERROR_UNPHYSICAL_STATE', message='The solution reached an unphysical state: {message}')
+        spec.exit_code(410, 'ERROR_NOT_CONVERGED', message='The solver did not converge: {message}')
+        spec.exit_code(420, 'ERROR_UNPHYSICAL_STATE', message='The solution reached an unphysical state: {message}')
 
     def prepare_for_submission(self, folder):
         tables = {}

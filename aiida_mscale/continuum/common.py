@@ -8,10 +8,12 @@ import json
 import os
 
 import numpy as np
+from scipy import constants as _c
 
-FARADAY = 96485.33212  # C/mol
-GAS_CONSTANT = 8.314462618  # J/(mol K)
-BOLTZMANN_EV = 8.617333262e-5  # eV/K
+# the values of aiida_mscale/constants.py (this folder runs under its own Python, without the package)
+FARADAY = _c.N_A * _c.e  # C/mol
+GAS_CONSTANT = _c.R  # J/(mol K)
+BOLTZMANN_EV = _c.k / _c.e  # eV/K
 
 # exit codes of solver.py (the CalcJob parser maps them; see solver.py)
 EXIT_OK = 0

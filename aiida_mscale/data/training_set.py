@@ -239,6 +239,7 @@ class TrainingSetData(ArrayData):
         """
         from ase import Atoms
         from ase.calculators.singlepoint import SinglePointCalculator
+        from ase.stress import full_3x3_to_voigt_6_stress
 
         arrays = self.get_arrays()
         offsets = self.get_offsets()
@@ -257,7 +258,7 @@ class TrainingSetData(ArrayData):
             if np.all(np.isfinite(arrays['forces'][rows])):
                 results['forces'] = arrays['forces'][rows].copy()
             if np.all(np.isfinite(arrays['stresses'][k])):
-                results['stress'] = _full_to_voigt(arrays['stresses'][k])
+                results['stress'] = full_3x3_to_voigt_6_stress(arrays['stresses'][k])
             if results:
                 atoms.calc = SinglePointCalculator(atoms, **results)
             if np.all(np.isfinite(arrays['virials'][k])):
@@ -359,11 +360,7 @@ def _species_of(atomic_numbers) -> list[str]:
 
 
 def _voigt_to_full(stress) -> np.ndarray:
-    if stress.shape == (3, 3):
-        return stress.copy()
-    xx, yy, zz, yz, xz, xy = stress
-    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    """A 3x3 stress from ASE's Voigt 6-vector (xx, yy, zz, yz, xz, xy), or a copy of a 3x3 one."""
+    from ase.stress import voigt_6_to_full_3x3_stress
 
-
-def _full_to_voigt(stress) -> np.ndarray:
-    return np.array([stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]])
+    return stress.copy() if stress.shape == (3, 3) else voigt_6_to_full_3x3_stress(stress)

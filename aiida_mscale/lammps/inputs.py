@@ -10,6 +10,12 @@ The parameters are validated by :class:`MdParameters` (the package's one schema 
 carry a LAMMPS command. The plugin (``mtpplugin.so``) is not named in the script: LAMMPS loads it at start-up
 from the directories of the ``LAMMPS_PLUGIN_PATH`` environment variable, which the code's prepend text sets
 (see :func:`aiida_mscale.setup.bootstrap.ensure_codes`), so a stored script holds no path of this machine.
+
+Restarts: a run writes a binary restart file every ``restart_every`` steps (two files in turn,
+:data:`RESTART_FILES`); ``initial_velocities: 'restart'`` starts from one (``read_restart``, then ``reset_timestep 0``)
+and continues the run exactly, Nose-Hoover thermostat and barostat variables included (``fix integrate`` has the same
+ID and style, so LAMMPS hands it its stored state). fix gcmc refuses a restart whose step was reset, so GCMC runs
+write none and continue from a dumped frame instead. :func:`restart_timestep` reads the step from a file's header.
 """
 
 from __future__ import annotations
@@ -42,7 +48,10 @@ FILES = {
     'thermo': 'thermo.dat',
     'trajectory': 'trajectory.dump',
     'extrapolative': 'extrapolative.cfg',
+    'restart': 'input.restart',
 }
+#: The two binary restart files LAMMPS writes in turn (``restart N a b``); the newer one is kept (parser).
+RESTART_FILES = ('md.restart.a', 'md.restart.b')
 #: Columns of the trajectory dump: wrapped positions [Angstrom], image flags, velocities [Angstrom/ps].
 DUMP_COLUMNS = ('id', 'type', 'element', 'x', 'y', 'z', 'ix', 'iy', 'iz', 'vx', 'vy', 'vz')
 #: Environment variable (a ``:``-separated list of directories) from which LAMMPS loads ``*plugin.so`` at start.
@@ -107,10 +116,17 @@ class MdParameters(ParameterModel):
     barostat_damping: PositiveFloat = Field(1.0, description='Nose-Hoover barostat damping time [ps].')
     gcmc: GcmcParameters | None = None
     extrapolation: ExtrapolationParameters | None = None
-    initial_velocities: Literal['create', 'data'] = Field(
+    initial_velocities: Literal['create', 'data', 'restart'] = Field(
         'create',
         description="'create': Gaussian velocities at `temperature` drawn with `seed`; 'data': the Velocities "
-        'section of the data file (a restart from a dumped frame).',
+        "section of the data file (a restart from a dumped frame); 'restart': continue a run exactly from its "
+        'binary restart file (positions, cell, velocities and the thermostat and barostat state; the restart '
+        "file's step becomes step 0 of this run).",
+    )
+    restart_every: NonNegativeInt | None = Field(
+        None,
+        description='Write a binary restart file (LAMMPS `restart`, two files in turn) every this many steps; '
+        'None: every `dump_every` steps (none with GCMC); 0: none.',
     )
 
     @model_validator(mode='after')
@@ -127,6 +143,13 @@ class MdParameters(ParameterModel):
                     f'gcmc.every ({self.gcmc.every}) and extrapolation.every ({self.extrapolation.every}) need a '
                     'common factor (e.g. both even): otherwise fix gcmc trial moves get graded'
                 )
+        if self.gcmc is not None and (self.initial_velocities == 'restart' or self.restart_every):
+            # fix gcmc keeps its random state in a restart file and refuses it after `reset_timestep`, which a
+            # continued run needs (its steps count from the restart's step)
+            raise ValueError(
+                'with GCMC neither restart_every > 0 nor initial_velocities: restart is possible (fix gcmc refuses '
+                'a restart whose step was reset); a GCMC run continues from its last dumped frame'
+            )
         return self
 
 
@@ -151,19 +174,51 @@ def validate_md_parameters(parameters: dict | None, species: list[str]) -> dict:
     return model.dump()
 
 
-def velocities_section(velocities, rotation) -> str:
-    """The ``Velocities`` section of a LAMMPS data file: one ``id vx vy vz`` line per atom [Angstrom/ps].
+def restart_interval(parameters: dict) -> int:
+    """Steps between binary restart files (0: none): ``restart_every`` of validated ``parameters``, its default
+    (``None``) resolved to ``dump_every``, or 0 with GCMC."""
+    if parameters.get('restart_every') is not None:
+        return int(parameters['restart_every'])
+    return 0 if parameters.get('gcmc') else int(parameters['dump_every'])
 
-    :param velocities: (N, 3) Cartesian velocities in the frame of the structure.
-    :param rotation: the rotation ``R`` to LAMMPS's frame (``x' = x R``) used for the positions.
+
+def restart_timestep(data: bytes) -> int:
+    """The MD step stored in a LAMMPS binary restart file (its header, format revision 3 of LAMMPS 2020-2025).
+
+    The header is a magic string, the endianness and format revision (ints), then ``(flag, value)`` records:
+    ``VERSION`` (0, string), ``SMALLINT`` (1), ``TAGINT`` (2), ``BIGINT`` (3), ``IMAGEINT`` (48) (ints),
+    ``UNITS`` (4, string), ``NTIMESTEP`` (5, a 64-bit integer), ...
+
+    :raises ValueError: if ``data`` is not a restart file whose header this reads.
     """
-    import numpy as np
+    import struct
 
-    rotated = np.asarray(velocities, dtype=float) @ np.asarray(rotation, dtype=float)
-    lines = ['', 'Velocities', '']
-    for k, v in enumerate(rotated, start=1):
-        lines.append(f'{k} {format_float(v[0])} {format_float(v[1])} {format_float(v[2])}')
-    return '\n'.join(lines) + '\n'
+    magic = b'LammpS RestartT\0'
+    if not data.startswith(magic):
+        raise ValueError('not a LAMMPS binary restart file (no magic string)')
+    offset = len(magic)
+    try:
+        (endian,) = struct.unpack_from('<i', data, offset)
+        order = '<' if endian == 1 else '>'
+        endian, revision = struct.unpack_from(order + 'ii', data, offset)
+        if endian != 1 or revision < 1:
+            raise ValueError(f'unexpected endianness {endian} or format revision {revision}')
+        offset += 8
+        strings, ints = {0, 4}, {1, 2, 3, 48}
+        while True:
+            (flag,) = struct.unpack_from(order + 'i', data, offset)
+            offset += 4
+            if flag == 5:
+                return int(struct.unpack_from(order + 'q', data, offset)[0])
+            if flag in strings:
+                (length,) = struct.unpack_from(order + 'i', data, offset)
+                offset += 4 + length
+            elif flag in ints:
+                offset += 4
+            else:
+                raise ValueError(f'unknown header record {flag} before the time step')
+    except struct.error as exception:
+        raise ValueError(f'truncated restart file header: {exception}') from exception
 
 
 def md_script(parameters: dict, species: list[str]) -> str:
@@ -184,11 +239,18 @@ def md_script(parameters: dict, species: list[str]) -> str:
             f' break {f(extrapolation["break_threshold"])} break_action halt'
         )
     temperature = f(p['temperature'])
+    if p['initial_velocities'] == 'restart':
+        # positions, cell, velocities, masses and the global state of fixes of the same ID and style (the
+        # Nose-Hoover thermostat and barostat variables) come from the restart file; its step becomes step 0, so
+        # `steps` counts from there as for any other run
+        start = [f'read_restart {FILES["restart"]}', 'reset_timestep 0']
+    else:
+        start = [f'read_data {FILES["data"]}']
     lines = [
         'units metal',
         'atom_style atomic',
         'boundary p p p',
-        f'read_data {FILES["data"]}',
+        *start,
         pair_style,
         f'pair_coeff * * {FILES["potential"]}',
         'neighbor 1.0 bin',
@@ -237,6 +299,9 @@ def md_script(parameters: dict, species: list[str]) -> str:
         f'fix record all print {thermo_every} "{printed}" file {FILES["thermo"]} screen no title "# {header}"',
         f'dump trajectory all custom {dump_every} {FILES["trajectory"]} {" ".join(DUMP_COLUMNS)}',
         f'dump_modify trajectory element {elements} sort id',
-        f'run {i(p["steps"])}',
     ]
+    interval = restart_interval(p)
+    if interval:
+        lines.append(f'restart {i(interval)} {" ".join(RESTART_FILES)}')
+    lines.append(f'run {i(p["steps"])}')
     return '\n'.join(lines) + '\n'

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import build, lammps_paths, library_path_env
+from .data_file import lammps_cell, write_data  # re-exported: the production writer
 
 __all__ = [
     'LammpsResult',
@@ -45,59 +46,6 @@ def mpiexec_binary() -> Path | None:
             return p
     found = shutil.which('mpiexec')
     return Path(found) if found else None
-
-
-def lammps_cell(cell) -> tuple[np.ndarray, np.ndarray]:
-    """LAMMPS restricted-triclinic cell of an ASE cell, and the rotation R (x' = x R)."""
-    cell = np.asarray(cell, dtype=float)
-    a, b, c = cell
-    ax = np.linalg.norm(a)
-    ahat = a / ax
-    bx = b @ ahat
-    by = np.linalg.norm(b - bx * ahat)
-    cx = c @ ahat
-    cy = (c @ b - bx * cx) / by
-    cz = np.sqrt(max(c @ c - cx * cx - cy * cy, 0.0))
-    new = np.array([[ax, 0, 0], [bx, by, 0], [cx, cy, cz]])
-    rot = np.linalg.solve(cell, new)
-    return new, rot
-
-
-def write_data(path, atoms, species: list[int], masses: list[float] | None = None, ntypes: int | None = None) -> Path:
-    """LAMMPS data file (atom_style atomic) of ASE ``atoms``.
-
-    ``species`` lists the atomic numbers in type order: an atom of atomic number
-    ``species[k]`` gets type k+1.  The cell is rotated to LAMMPS's frame if needed.
-    """
-    from ase.data import atomic_masses
-
-    cell, rot = lammps_cell(atoms.cell.array)
-    pos = atoms.positions @ rot
-    ntypes = ntypes or len(species)
-    types = np.array([species.index(z) + 1 for z in atoms.numbers])
-    if masses is None:
-        masses = [float(atomic_masses[z]) for z in species]
-    lines = [
-        'LAMMPS data file (aiida_mscale.lammps.testing)',
-        '',
-        f'{len(atoms)} atoms',
-        f'{ntypes} atom types',
-        '',
-        f'0.0 {float(cell[0, 0])!r} xlo xhi',
-        f'0.0 {float(cell[1, 1])!r} ylo yhi',
-        f'0.0 {float(cell[2, 2])!r} zlo zhi',
-    ]
-    lines.append(f'{float(cell[1, 0])!r} {float(cell[2, 0])!r} {float(cell[2, 1])!r} xy xz yz')
-    lines += ['', 'Masses', '']
-    for t in range(ntypes):
-        m = masses[t] if t < len(masses) else 1.0
-        lines.append(f'{t + 1} {float(m)!r}')
-    lines += ['', 'Atoms # atomic', '']
-    for k, (t, p) in enumerate(zip(types, pos), start=1):
-        lines.append(f'{k} {t} {float(p[0])!r} {float(p[1])!r} {float(p[2])!r}')
-    path = Path(path)
-    path.write_text('\n'.join(lines) + '\n')
-    return path
 
 
 @dataclass

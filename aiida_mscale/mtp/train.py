@@ -31,10 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aiida_mscale.constants import EV_PER_ANG3_IN_GPA
 from aiida_mscale.mtp.script import run_script
-
-#: eV/Angstrom^3 in GPa.
-EV_PER_ANG3_IN_GPA = 160.21766208
 
 
 class _LossRecorder(logging.Handler):

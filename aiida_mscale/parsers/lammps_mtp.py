@@ -27,7 +27,14 @@ class LammpsMtpParser(LammpsRawParser):
         log = retrieved.base.repository.get_object_content(stdout) if stdout in names else ''
         if UNKNOWN_PAIR_STYLE.search(log):
             return self.exit_codes.ERROR_PLUGIN_NOT_LOADED
-        exit_code = super().parse(**kwargs)
+        try:
+            exit_code = super().parse(**kwargs)
+        except (ValueError, SyntaxError, IndexError, KeyError) as exception:
+            # aiida-lammps' stdout reader fails on a table cut mid-line (a run killed by the walltime): the stdout
+            # is only diagnostics, the thermo file below decides whether the run is complete
+            self.logger.warning(f'the LAMMPS stdout could not be read ({type(exception).__name__}: {exception})')
+            self.out('results', orm.Dict({'compute_variables': {'stdout_unreadable': str(exception)}}))
+            exit_code = None
         if exit_code is not None and exit_code.status != 0:
             return exit_code
         files = lammps_inputs.FILES
@@ -63,6 +70,12 @@ class LammpsMtpParser(LammpsRawParser):
         if grades:
             self.out('max_grade', orm.Float(max(grades)))
 
+        from aiida_mscale.calculations.lammps_mtp import latest_restart_file
+
+        restart = latest_restart_file(kwargs.get('retrieved_temporary_folder'))
+        if restart is not None:  # kept whatever the exit code: a run cut short continues from it
+            self.out('restart_file', restart)
+
         halted = HALT.search(log)
         if halted:
             grade, _, step = halted.groups()
@@ -77,11 +90,13 @@ class LammpsMtpParser(LammpsRawParser):
 def read_thermo(text: str) -> tuple[list[str], np.ndarray]:
     """(column names, table) of a ``fix print`` file with a ``# name name ...`` title line.
 
-    :raises ValueError: if the title line is missing or the rows do not match it.
+    :raises ValueError: if the title line is missing, has no ``step`` column, or the rows do not match it.
     """
     header = next((line[1:].split() for line in text.splitlines() if line.startswith('#')), None)
     if not header:
         raise ValueError('the thermo file has no `# column ...` title line')
+    if 'step' not in header:
+        raise ValueError(f'the thermo file has no `step` column (columns: {header})')
     rows = [line for line in text.splitlines() if line.strip() and not line.startswith('#')]
     table = np.loadtxt(rows, ndmin=2) if rows else np.zeros((0, len(header)))
     if table.shape[1] != len(header):

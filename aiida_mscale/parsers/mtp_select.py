@@ -1,6 +1,7 @@
 """Parser of ``MtpSelectCalculation``."""
 
 import json
+import zipfile
 
 import numpy as np
 from aiida import orm
@@ -52,10 +53,17 @@ class MtpSelectParser(Parser):
             if filename not in names:
                 return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename=filename)
 
-        summary = json.loads(retrieved.base.repository.get_object_content('selection.json'))
-        with retrieved.base.repository.open('grades.npz', 'rb') as handle:
-            with np.load(handle) as npz:
-                arrays = {name: npz[name] for name in npz.files}
+        names_of_grades = ('max_grades', 'neighborhood_grades', 'numbers_of_atoms', 'duplicate_of', 'selected_indices')
+        try:
+            summary = json.loads(retrieved.base.repository.get_object_content('selection.json'))
+            with retrieved.base.repository.open('grades.npz', 'rb') as handle:
+                with np.load(handle) as npz:
+                    arrays = {name: npz[name] for name in names_of_grades}
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exception:  # JSONDecodeError is a ValueError
+            # a half-written file: the script died while writing its outputs
+            return self.exit_codes.ERROR_SELECTION_FAILED.format(
+                message=f'selection.json or grades.npz is unreadable ({type(exception).__name__}: {exception})'
+            )
 
         text = retrieved.base.repository.get_object_content('active_set.als')
         try:
@@ -73,7 +81,7 @@ class MtpSelectParser(Parser):
         potential.base.attributes.set('active_set_training_set', self.node.inputs.training_set.uuid)
 
         grades = orm.ArrayData()
-        for name in ('max_grades', 'neighborhood_grades', 'numbers_of_atoms', 'duplicate_of', 'selected_indices'):
+        for name in names_of_grades:
             grades.set_array(name, arrays[name])
         self.out('grades', grades)
         self.out('potential', potential)

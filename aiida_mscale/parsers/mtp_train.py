@@ -28,8 +28,16 @@ class MtpTrainParser(Parser):
                     return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
                 return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename=filename)
 
-        errors = json.loads(retrieved.base.repository.get_object_content('errors.json'))
-        curve = json.loads(retrieved.base.repository.get_object_content('learning_curve.json'))
+        try:
+            errors = json.loads(retrieved.base.repository.get_object_content('errors.json'))
+            curve = json.loads(retrieved.base.repository.get_object_content('learning_curve.json'))
+            loss = np.concatenate([np.asarray(s['loss'], dtype=float) for s in curve])
+            steps = np.concatenate([np.full(len(s['loss']), s['step']) for s in curve])
+        except (ValueError, KeyError, TypeError) as exception:  # json.JSONDecodeError is a ValueError
+            # a half-written file: the script died while writing its outputs
+            return self.exit_codes.ERROR_TRAINING_FAILED.format(
+                message=f'errors.json or learning_curve.json is unreadable ({type(exception).__name__}: {exception})'
+            )
         try:
             potential = MtpPotentialData(
                 retrieved.base.repository.get_object_content('final.mtp'), species=self.node.inputs.potential.species
@@ -40,8 +48,8 @@ class MtpTrainParser(Parser):
         potential.base.attributes.set('errors', errors)
 
         learning_curve = orm.ArrayData()
-        learning_curve.set_array('loss', np.concatenate([np.asarray(s['loss'], dtype=float) for s in curve]))
-        learning_curve.set_array('step', np.concatenate([np.full(len(s['loss']), s['step']) for s in curve]))
+        learning_curve.set_array('loss', loss)
+        learning_curve.set_array('step', steps)
 
         self.out('potential', potential)
         self.out('learning_curve', learning_curve)

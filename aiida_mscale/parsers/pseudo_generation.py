@@ -54,6 +54,10 @@ class PseudoGenerationParser(Parser):
         if filename not in names:
             return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename=filename)
         text = self.retrieved.base.repository.get_object_content(filename)
+        if '</UPF>' not in text:
+            return self.exit_codes.ERROR_UNREADABLE_OUTPUT.format(
+                filename=filename, message='it is truncated (no closing </UPF> tag)'
+            )
         try:
             wrapped = upf.rewrap(text)
             header = upf.header(wrapped)

@@ -10,7 +10,7 @@
 - :func:`unary_structure`: the ACWF unary crystals (FCC, BCC, SC one atom; Diamond two atoms, primitive
   cells) at a given volume per cell; :func:`load_reference` reads ``acwf_ae_pbe.json``.
 
-Units: Angstrom^3 per cell, eV per cell, eV/Angstrom^3 for B0 (x 160.21766 = GPa).
+Units: Angstrom^3 per cell, eV per cell, eV/Angstrom^3 for B0 (x ``EV_PER_ANGSTROM3_IN_GPA`` = GPa).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pathlib
 
 import numpy as np
 
-#: eV/Angstrom^3 in GPa
-EV_PER_ANGSTROM3_IN_GPA = 160.21766208
+from aiida_mscale.constants import EV_PER_ANG3_IN_GPA as EV_PER_ANGSTROM3_IN_GPA  # noqa: F401 (used as eos.*)
+
 NU_WEIGHTS = (1.0, 1.0 / 20.0, 1.0 / 400.0)
 #: The ACWF all-electron reference data, shipped with the package (public data of the study, MIT licence).
 REFERENCE_FILE = pathlib.Path(__file__).with_name('acwf_ae_pbe.json')

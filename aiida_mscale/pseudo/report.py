@@ -56,3 +56,55 @@ def verification_table(verification: dict) -> str:
     for element, message in sorted(verification.get('missing', {}).items()):
         lines.append(f'| {element} | not generated | | | | | | | | | | | | {message} |')
     return '\n'.join(lines) + '\n'
+
+
+def merge_verifications(verifications: list[dict]) -> dict:
+    """One ``verification`` dict from several of the same functional, level and tolerances (e.g. one per element,
+    run one at a time); an element in more than one is an error."""
+    if not verifications:
+        raise ValueError('no verification to merge')
+    merged = {key: value for key, value in verifications[0].items() if key not in ('elements', 'missing')}
+    merged['elements'], merged['missing'] = {}, {}
+    for verification in verifications:
+        for key in ('functional', 'level', 'tolerances'):
+            if verification[key] != merged[key]:
+                raise ValueError(
+                    f'cannot merge verifications of different {key}: {verification[key]!r}, {merged[key]!r}'
+                )
+        for name in ('elements', 'missing'):
+            for element, entry in verification.get(name, {}).items():
+                if element in merged['elements'] or element in merged['missing']:
+                    raise ValueError(f'{element} is in more than one verification')
+                merged[name][element] = entry
+    return merged
+
+
+def measured_cutoffs_table(measured: dict) -> str:
+    """The pw.x cutoff scans of ``measured_cutoffs.yaml`` (:func:`aiida_mscale.pseudo.cutoffs.load_measured_cutoffs`):
+    per element ld1.x's estimate, the scan (energy per atom in meV and pressure in GPa relative to the reference
+    cutoff), the converged cutoff and what the ``coarse`` families store (the larger, rounded up)."""
+    import math
+
+    lines = [
+        '| element | dataset | ld1.x estimate (Ry) | scan: ecutwfc (Ry): dE (meV/atom), dP (GPa) vs reference '
+        '| converged from (Ry) | stored by setup (Ry) |',
+        '|---|---|---|---|---|---|',
+    ]
+    for element, entry in sorted(measured['elements'].items()):
+        scan = '; '.join(
+            f'{cutoff}: {entry["scan_mev_per_atom"][cutoff]:.1f}, {entry["scan_gpa"][cutoff]:.2f}'
+            for cutoff in sorted(entry['scan_mev_per_atom'])
+        )
+        estimate = entry.get('ld1_estimate')
+        converged = (
+            f'{entry["ecutwfc"]:g}'
+            if entry['converged_below_reference']
+            else (f'not below {entry["reference_cutoff"]:g}')
+        )
+        stored = max(math.ceil(estimate or 0), math.ceil(entry['ecutwfc']))
+        lines.append(
+            f'| {element} | `{entry["dataset"]}` | {estimate:.1f} | {scan} | {converged} | {stored} |'
+            if estimate is not None
+            else f'| {element} | `{entry["dataset"]}` | - | {scan} | {converged} | {stored} |'
+        )
+    return '\n'.join(lines) + '\n'

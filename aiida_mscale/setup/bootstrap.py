@@ -105,8 +105,9 @@ def ensure_computer(
     mpirun_command: list[str] | None = None,
     prepend_text: str = PREPEND_TEXT,
     description: str = "This machine: direct scheduler, Debian's OpenMPI (root allowed), for pw.x.",
+    scheduler_type: str = 'core.direct',
 ) -> Step:
-    """Create (or find) a computer on this machine (``core.local`` transport, ``core.direct`` scheduler)."""
+    """Create (or find) a computer on this machine (``core.local`` transport, ``scheduler_type`` scheduler)."""
     from aiida import orm
     from aiida.common.exceptions import NotExistent
     from aiida.manage.configuration import get_config, get_profile
@@ -123,7 +124,7 @@ def ensure_computer(
             hostname='localhost',
             description=description,
             transport_type='core.local',
-            scheduler_type='core.direct',
+            scheduler_type=scheduler_type,
             workdir=str(workdir),
         ).store()
         computer.set_mpirun_command(mpirun_command or MPIRUN_COMMAND)
@@ -131,7 +132,7 @@ def ensure_computer(
         computer.set_default_mpiprocs_per_machine(1)
         computer.set_minimum_job_poll_interval(0.5)
         computer.configure(safe_interval=0)
-        return Step(name, 'created', f'core.local, core.direct, `{" ".join(computer.get_mpirun_command())}`')
+        return Step(name, 'created', f'core.local, {scheduler_type}, `{" ".join(computer.get_mpirun_command())}`')
     if not computer.is_configured:
         if not create:
             return Step(name, 'missing', f'computer `{label}` exists but is not configured for this user')
@@ -206,8 +207,14 @@ def ensure_code(
     return Step(f'code {full_label}', 'exists', f'{code.get_executable()} ({plugin})')
 
 
-def ensure_codes(create: bool = True) -> list[Step]:
-    """Create (or find) every code of the suite, each on the computer of its MPI flavour."""
+def ensure_codes(
+    create: bool = True, computer_label: str = COMPUTER_LABEL, mpich_computer_label: str = MPICH_COMPUTER_LABEL
+) -> list[Step]:
+    """Create (or find) every code of the suite, each on the computer of its MPI flavour.
+
+    ``computer_label`` gets the OpenMPI and serial codes (pw.x, ld1.x, the continuum Python),
+    ``mpich_computer_label`` those linked to the mpich wheel (motep scripts, LAMMPS).
+    """
     from aiida_mscale.lammps import lammps_paths, plugin_path
     from aiida_mscale.lammps.inputs import PLUGIN_PATH_VARIABLE
 
@@ -215,12 +222,12 @@ def ensure_codes(create: bool = True) -> list[Step]:
     # LAMMPS loads mtpplugin.so at start-up from LAMMPS_PLUGIN_PATH: the path lives on the code, not in scripts
     lammps_prepend = f'export {PLUGIN_PATH_VARIABLE}={plugin_path().parent}'
     return [
-        ensure_code(PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw', create=create),
-        ensure_code(LD1_CODE_LABEL, 'ld1.x', 'mscale.pseudo.generate', create=create),
-        ensure_code(FENICS_CODE_LABEL, FENICS_PYTHON, 'mscale.continuum', create=create),
-        ensure_code(MTP_TRAIN_CODE_LABEL, 'mscale-mtp-train', 'mscale.mtp.train', create, MPICH_COMPUTER_LABEL),
-        ensure_code(MTP_SELECT_CODE_LABEL, 'mscale-mtp-select', 'mscale.mtp.select', create, MPICH_COMPUTER_LABEL),
-        ensure_code(LAMMPS_CODE_LABEL, lmp, 'mscale.lammps.mtp', create, MPICH_COMPUTER_LABEL, lammps_prepend),
+        ensure_code(PW_CODE_LABEL, 'pw.x', 'quantumespresso.pw', create, computer_label),
+        ensure_code(LD1_CODE_LABEL, 'ld1.x', 'mscale.pseudo.generate', create, computer_label),
+        ensure_code(FENICS_CODE_LABEL, FENICS_PYTHON, 'mscale.continuum', create, computer_label),
+        ensure_code(MTP_TRAIN_CODE_LABEL, 'mscale-mtp-train', 'mscale.mtp.train', create, mpich_computer_label),
+        ensure_code(MTP_SELECT_CODE_LABEL, 'mscale-mtp-select', 'mscale.mtp.select', create, mpich_computer_label),
+        ensure_code(LAMMPS_CODE_LABEL, lmp, 'mscale.lammps.mtp', create, mpich_computer_label, lammps_prepend),
     ]
 
 

@@ -12,7 +12,8 @@ One iteration (generation) ``i``::
     converged?  every state point ran its full length with max grade < select_threshold, and the fit's
             validation RMSEs meet ``target_rmse``: stop
     select  MtpSelectCalculation: greedy MaxVol over all saved extrapolative configurations of all state points
-            (duplicates dropped), at most ``max_labels_per_iteration``
+            (duplicates dropped), at most ``max_labels_per_iteration``; configurations with two atoms closer than the
+            potential's min_dist (at least the DFT's min_interatomic_distance) are left out first
     label   DftLabelingWorkChain (a rolling pool of pw.x runs); failures recorded and skipped
     merge   merge_training_sets(previous, new) -> the training set of generation i+1
 
@@ -51,6 +52,7 @@ from aiida_mscale.calculations.functions.active_learning import (
     reference_energies,
     reference_training_set,
     shift_species_energies,
+    shortest_distances,
     split_configurations,
 )
 from aiida_mscale.calculations.mtp_select import MtpSelectCalculation
@@ -58,6 +60,7 @@ from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
 from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
 from aiida_mscale.workflows.lammps_mtp_base import LammpsMtpBaseWorkChain
+from aiida_mscale.workflows.mtp_select_base import MtpSelectBaseWorkChain
 from aiida_mscale.workflows.mtp_train_base import MtpTrainBaseWorkChain
 from aiida_mscale.workflows.pool import RollingPoolMixin
 
@@ -515,8 +518,8 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         inputs.potential = self.ctx.potential
         inputs.training_set = self.ctx.training_set
         inputs.candidates = self.ctx.training_set
-        inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': f'active_set_{self.ctx.iteration:03d}'}
-        return ToContext(activate=self.submit(MtpSelectCalculation, **inputs))
+        label = f'active_set_{self.ctx.iteration:03d}'
+        return ToContext(activate=self.submit(MtpSelectBaseWorkChain, mtp=inputs, metadata={'call_link_label': label}))
 
     def inspect_activate(self):
         node = self.ctx.activate
@@ -624,9 +627,19 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         known = [(g, sp) for g, sp in zip(grades, self.ctx.state_points) if g is not None]
         self.ctx.last_max_grade, (self.ctx.worst_mu, self.ctx.worst_t) = max(known, key=lambda item: item[0])
         self.ctx.candidates = None
-        if extrapolative:
+        closest = self._closest_approach()
+        shortest = {label: shortest_distances(node) for label, node in extrapolative.items()}
+        dropped = sum(int((d < closest).sum()) for d in shortest.values())
+        if dropped:
+            self.report(
+                f'iteration {iteration}: {dropped} extrapolative configuration(s) with atoms closer than {closest:g} '
+                'Angstrom left out (not worth a DFT label)'
+            )
+        if any((d >= closest).any() for d in shortest.values()):
             self.ctx.candidates = collect_candidates(
-                **extrapolative, metadata={'call_link_label': f'candidates_{iteration:03d}'}
+                min_distance=orm.Float(closest),
+                **extrapolative,
+                metadata={'call_link_label': f'candidates_{iteration:03d}'},
             )
             self._keep(
                 self.ctx.candidates,
@@ -649,6 +662,15 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         elif iteration >= self.inputs.max_iterations.value:
             self.report(self._progress(iteration, None, None, None))
         return None
+
+    def _closest_approach(self) -> float:
+        """[Angstrom] candidates with two atoms closer than this are not labelled: the potential's ``min_dist`` (below
+        it the radial basis is evaluated outside its interval: a label there cannot be fitted) and at least
+        DftLabelingWorkChain's ``min_interatomic_distance``."""
+        dft = self.inputs.get('dft', {})
+        closest = float(dft['min_interatomic_distance'].value) if 'min_interatomic_distance' in dft else 0.0
+        min_dist = self.ctx.active_potential.base.attributes.get('min_dist', None)
+        return max(closest, float(min_dist)) if min_dist is not None else closest
 
     def _with_validation(self, errors):
         """The fit's errors with the `validation` part replaced by the generation's errors on `validation_set`."""
@@ -713,8 +735,8 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
                 'max_count': self.inputs.max_labels_per_iteration.value,
             }
         )
-        inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': f'select_{self.ctx.iteration:03d}'}
-        return ToContext(selection=self.submit(MtpSelectCalculation, **inputs))
+        label = f'select_{self.ctx.iteration:03d}'
+        return ToContext(selection=self.submit(MtpSelectBaseWorkChain, mtp=inputs, metadata={'call_link_label': label}))
 
     def inspect_select(self):
         node = self.ctx.selection

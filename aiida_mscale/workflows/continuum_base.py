@@ -7,22 +7,26 @@ priority    child exit code                             action
 ==========  ==========================================  ==============================================================
 600         300 / 301 / 302 (no output, internal        abort with 300 ``ERROR_UNRECOVERABLE_FAILURE``: the input is
             error, input refused by the solver)         bad or the solver is broken; a rerun gives the same
-500         310 ``ERROR_NOT_CONVERGED``,                a smaller time step: every step-size limit of the model
-            320 ``ERROR_UNPHYSICAL_STATE``              (``dx_surface_max``, ``dx_mean_max``, ``dx_max``, ``dtau_max``,
+500         410 ``ERROR_NOT_CONVERGED``,                a smaller time step: every step-size limit of the model
+            420 ``ERROR_UNPHYSICAL_STATE``              (``dx_surface_max``, ``dx_mean_max``, ``dx_max``, ``dtau_max``,
                                                         ``dsoc_max``, ``dtau_initial``, ``dsoc_initial``) times
                                                         ``time_step_factor``, the give-up step ``dtau_min`` times
                                                         ``dtau_min_factor``; at most ``max_time_step_reductions`` times
-400         310 ``ERROR_NOT_CONVERGED``                 once the time step is exhausted: a finer mesh (every cell count
+400         410 ``ERROR_NOT_CONVERGED``                 once the time step is exhausted: a finer mesh (every cell count
                                                         of the model times ``mesh_factor``); at most
-                                                        ``max_mesh_refinements`` times, then abort with 410
+                                                        ``max_mesh_refinements`` times, then abort with 411
                                                         ``ERROR_NOT_CONVERGED``
-399         320 ``ERROR_UNPHYSICAL_STATE``              once the time step is exhausted: abort with 420
+399         420 ``ERROR_UNPHYSICAL_STATE``              once the time step is exhausted: abort with 421
                                                         ``ERROR_UNPHYSICAL_STATE`` (a finer mesh does not cure an
                                                         overshooting step; the physics or the window is wrong)
 ==========  ==========================================  ==============================================================
 
-Why the time step first: the solvers' non-convergence (exit 3 -> 310) means the adaptive step was halved below
-``dtau_min`` (Newton diverged or the accuracy limits were never met), and their unphysical state (exit 4 -> 320) is,
+Exit codes follow aiida-core's bands: the calculation's recoverable failures are 410 / 420, this work chain's own
+(the same failure once the restarts are spent) 411 / 421, distinct from the children's and from
+``BaseRestartWorkChain``'s 401 / 402.
+
+Why the time step first: the solvers' non-convergence (exit 3 -> 410) means the adaptive step was halved below
+``dtau_min`` (Newton diverged or the accuracy limits were never met), and their unphysical state (exit 4 -> 420) is,
 for a state that is otherwise fine, a step that overshot (e.g. a node next to a saturating surface pushed past
 c_max in one step). Both are cured by shorter steps at a fraction of the cost of a finer mesh; the mesh comes next,
 for a front or a boundary layer the mesh cannot resolve.
@@ -139,13 +143,13 @@ class ContinuumBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
         super().define(spec)
         spec.inputs.validator = validate_inputs
         spec.exit_code(
-            410,
+            411,
             'ERROR_NOT_CONVERGED',
             message='The solve did not converge after {time_steps} time-step reductions and {meshes} mesh refinements: '
             '{message}',
         )
         spec.exit_code(
-            420,
+            421,
             'ERROR_UNPHYSICAL_STATE',
             message='The solution still reached an unphysical state after {time_steps} time-step reductions: {message}',
         )
@@ -228,7 +232,7 @@ class ContinuumBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
     def handle_smaller_time_step(self, calculation):
         """Not converged or overshooting: rerun with every step-size limit smaller (up to the reduction budget)."""
         if self.ctx.time_step_reductions >= self.defaults.max_time_step_reductions:
-            return None  # exhausted: the mesh handler (310) or the abort (320) decides
+            return None  # exhausted: the mesh handler (410) or the abort (420) decides
         _, changed = smaller_time_step(
             self.ctx.model,
             self.ctx.inputs.parameters.get_dict(),

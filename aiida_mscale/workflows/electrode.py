@@ -48,6 +48,7 @@ from aiida_mscale.calculations.functions.electrode import (
     uses_table,
     voltage_band,
 )
+from aiida_mscale.constants import GAS_CONSTANT
 from aiida_mscale.continuum import MODELS
 from aiida_mscale.schema import validate_parameters
 from aiida_mscale.workflows.continuum_base import ContinuumBaseWorkChain
@@ -155,7 +156,7 @@ def miscibility_gap(phase_field_parameters: dict, ocv: orm.ArrayData | None) -> 
     omega_rt = free_energy.get('omega_RT')
     if omega_rt is None:
         temperature = float(phase_field_parameters.get('temperature', 298.15))
-        omega_rt = float(free_energy.get('omega', 0.0)) / (8.314462618 * temperature)
+        omega_rt = float(free_energy.get('omega', 0.0)) / (GAS_CONSTANT * temperature)
     return float(omega_rt) > 2.0
 
 

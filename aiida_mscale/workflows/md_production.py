@@ -1,8 +1,8 @@
 """``MdProductionWorkChain``: MD with an MTP over a (temperature x guest fraction) grid of state points.
 
 For each state point (T, x) and each seeded ordering, an :class:`MdStatePointWorkChain` runs, each stage a
-:class:`~aiida_mscale.workflows.lammps_mtp_base.LammpsMtpBaseWorkChain` (restarted from the last dumped frame
-after a walltime cut):
+:class:`~aiida_mscale.workflows.lammps_mtp_base.LammpsMtpBaseWorkChain` (continued exactly from its newest binary
+restart file after a walltime cut, or from the last dumped frame without one):
 
 1. composition: the host with ``round(x n_sites)`` of its guest sites kept at random (calcfunction
    :func:`~aiida_mscale.calculations.functions.thermodynamics.seeded_ordering`, seed per ordering) and, when a
@@ -100,7 +100,9 @@ class MdProductionParameters(ParameterModel):
     thermostat_damping: PositiveFloat = Field(0.1, description='[ps]')
     barostat_damping: PositiveFloat = Field(1.0, description='[ps]')
     thermo_every: PositiveInt = 10
-    dump_every: PositiveInt = Field(100, description='Production dump interval [steps] (also the restart frames).')
+    dump_every: PositiveInt = Field(
+        100, description='Production dump interval [steps] (also the interval of its binary restart files).'
+    )
     equilibration_dump_every: PositiveInt = Field(100, description='Dump interval of the GCMC and NPT stages.')
     seed: Seed = Field(12345, le=2**31 - 1000, description='Base seed; state point k uses seed + 10 k.')
     n_blocks: PositiveInt = Field(5, ge=2, description='Blocks of the block-averaged standard errors.')
@@ -339,10 +341,12 @@ class MdStatePointWorkChain(WorkChain):
     def production_segments(self) -> tuple[dict, dict]:
         """The LammpsMtpCalculations of the production run in order, and the global step of each one's step 0.
 
-        A restart (``LammpsMtpBaseWorkChain``'s walltime handler) starts from the frame ``last_dumped_frame`` made,
-        whose description is ``step N`` (N counted in the previous segment); a rerun from the same structure
-        (nothing dumped) replaces the previous segment.
+        A restart (``LammpsMtpBaseWorkChain``'s walltime handler) continues from the previous segment's restart file
+        (its header holds the step N, counted in that segment) or from the frame ``last_dumped_frame`` made (whose
+        description is ``step N``); a rerun from the same start (nothing written) replaces the previous segment.
         """
+        from aiida_mscale.calculations.lammps_mtp import restart_file_step
+
         calculations = sorted(
             (c for c in self.ctx.production.called if c.process_class is LammpsMtpCalculation), key=lambda c: c.ctime
         )
@@ -350,17 +354,26 @@ class MdStatePointWorkChain(WorkChain):
         offset, previous = 0, None
         for calculation in calculations:
             structure = calculation.inputs.structure
+            restart = calculation.inputs.restart_file if 'restart_file' in calculation.inputs else None
             description = structure.description or ''
-            if previous is not None and description.startswith('step ') and structure.creator is not None:
+            if previous is not None and restart is not None and restart.creator.pk == previous.pk:
+                offset += restart_file_step(restart)
+            elif (
+                previous is not None
+                and restart is None
+                and description.startswith('step ')
+                and structure.creator is not None
+                and structure.uuid != previous.inputs.structure.uuid
+            ):
                 offset += int(description.split()[1])
-            elif previous is not None:  # rerun from the same structure: the previous segment is replaced
-                segments.pop(previous, None)
-                offsets.pop(previous, None)
+            elif previous is not None:  # rerun from the same start: the previous segment is replaced
+                segments.pop(f'segment_{previous.pk}', None)
+                offsets.pop(f'segment_{previous.pk}', None)
             label = f'segment_{calculation.pk}'
             if {'thermo', 'trajectory'} <= set(calculation.outputs):
                 segments[label] = calculation
                 offsets[label] = offset
-            previous = label
+            previous = calculation
         return segments, offsets
 
     def results(self):

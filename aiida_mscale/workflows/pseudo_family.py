@@ -2,8 +2,8 @@
 
 Per element, all as provenance nodes:
 
-1. ``PseudoGenerationCalculation`` (ld1.x): the dataset and its transferability test (AE vs PS excitation
-   energies of the test configurations, eigenvalues, ghost states), judged against the stated tolerances.
+1. ``PseudoGenerationBaseWorkChain`` (ld1.x, with restarts): the dataset and its transferability test (AE vs PS
+   excitation energies of the test configurations, eigenvalues, ghost states), judged against the stated tolerances.
 2. (protocols ``moderate``/``precise``) pw.x on the element's ACWF unary crystal at the all-electron volume:
    a cutoff scan; :func:`converge_cutoff` (calcfunction) picks the lowest cutoff whose energy per atom is
    within ``energy_tolerance`` (1 meV) and pressure within ``pressure_tolerance`` (0.5 GPa) of the highest.
@@ -30,9 +30,9 @@ from aiida.plugins import CalculationFactory
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 from pydantic import Field, model_validator
 
-from aiida_mscale.calculations.pseudo_generation import PseudoGenerationCalculation
 from aiida_mscale.schema import ParameterModel, PositiveFloat, validate_parameters
 from aiida_mscale.workflows.pool import RollingPoolMixin
+from aiida_mscale.workflows.pseudo_generation_base import PseudoGenerationBaseWorkChain
 
 #: The ACWF unary each element is verified on (non-magnetic, as the all-electron reference): the element's
 #: own lattice where it is one of the four prototypes, simple cubic for the molecular/chain elements.
@@ -47,6 +47,9 @@ PROTOTYPE = {
     'Ni': 'FCC',
 }
 DEFAULT_PROTOTYPE = 'SC'
+
+#: Exit status of PseudoGenerationBaseWorkChain for a dataset that exists but fails ld1.x's tests (outputs attached).
+DATASET_FAILED_TESTS = PseudoGenerationBaseWorkChain.exit_codes.ERROR_DATASET_FAILED_TESTS.status
 
 #: Cutoffs (Ry) recorded in the family: stringency of aiida-pseudo.
 STRINGENCY = 'normal'
@@ -155,12 +158,16 @@ def summarize_verification(settings: orm.Dict, **nodes) -> orm.Dict:
     """One verdict per element from its ``<El>_transferability``, ``<El>_cutoff`` and ``<El>_eos`` nodes.
 
     Recommended cutoffs: the pw.x-converged ones when a cutoff scan ran, else ld1.x's estimates (the largest
-    wavefunction estimate, and the larger of ld1.x's augmentation estimate and ``dual`` times it), rounded up.
+    wavefunction estimate, and the larger of ld1.x's augmentation estimate and ``dual`` times it), raised to the
+    cutoff measured once with pw.x where ``settings['measured_cutoffs']`` has one (:mod:`aiida_mscale.pseudo.cutoffs`),
+    rounded up. ``cutoff_notes`` names the elements whose stored cutoff is not pw.x-checked or not converged.
     """
+    from aiida_mscale.pseudo.cutoffs import dataset_key
+
     s = settings.get_dict()
     tolerances = s['tolerances']
     elements = sorted({key.split('_', 1)[0] for key in nodes})
-    summary, cutoffs, failing = {}, {}, {}
+    summary, cutoffs, failing, notes = {}, {}, {}, {}
     for element in elements:
         transferability = nodes[f'{element}_transferability'].get_dict()
         entry = {
@@ -182,6 +189,23 @@ def summarize_verification(settings: orm.Dict, **nodes) -> orm.Dict:
             wfc = transferability.get('wfc_cutoff_estimate') or s['fallback_cutoff']
             rho = max(transferability.get('rho_cutoff_estimate') or 0.0, s['dual'] * wfc)
             entry['cutoff_source'] = 'ld1.x estimate'
+            measured = s.get('measured_cutoffs', {}).get(element)
+            if measured is not None and dataset_key(measured['dataset']) != dataset_key(entry['dataset'] or ''):
+                measured = None  # measured with another pslibrary dataset of the element (e.g. PBEsol N 0.1)
+            if measured is None:
+                notes[element] = "ld1.x's estimate, not checked with pw.x"
+            elif measured['ecutwfc'] > wfc:
+                # the scan is the measurement: it raises the estimate where that is not energy-converged
+                wfc = measured['ecutwfc']
+                rho = max(rho, s['dual'] * wfc)
+                entry['cutoff_source'] = 'pw.x scan (measured)'
+            else:
+                entry['cutoff_source'] = 'ld1.x estimate (pw.x-checked)'
+            if measured is not None and not measured['converged_below_reference']:
+                notes[element] = (
+                    f'energy per atom not within {s["measured_criterion"]} of the {measured["reference_cutoff"]:g} Ry '
+                    'reference at any lower scanned cutoff: the reference is stored'
+                )
         wfc, rho = float(math.ceil(wfc)), float(math.ceil(rho))
         entry['cutoff_wfc'], entry['cutoff_rho'] = wfc, rho
         cutoffs[element] = {'cutoff_wfc': wfc, 'cutoff_rho': rho}
@@ -216,6 +240,7 @@ def summarize_verification(settings: orm.Dict, **nodes) -> orm.Dict:
             'elements': summary,
             'cutoffs': cutoffs,
             'failing': failing,
+            'cutoff_notes': notes,
             'missing': s.get('missing', {}),
             'tolerances': tolerances,
         }
@@ -236,6 +261,7 @@ class VerificationSettings(ParameterModel):
     smearing width in Ry, tolerances in eV/atom, GPa, Ry (ld1.x) and relative units."""
 
     pw: bool
+    eos: bool = True  # False: the pw.x cutoff scan only (for measuring cutoffs)
     cutoffs: list[Annotated[float, Field(gt=5, le=400)]] = Field(min_length=1, max_length=20)
     reference_cutoff: Annotated[float, Field(gt=5, le=500)]
     dual: Annotated[float, Field(ge=4, le=16)]
@@ -313,8 +339,10 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             if_(cls.should_run_pw)(
                 while_(cls.cutoff_pending)(cls.run_cutoff_scan),
                 cls.inspect_cutoff_scan,
-                while_(cls.eos_pending)(cls.run_eos),
-                cls.inspect_eos,
+                if_(cls.should_run_eos)(
+                    while_(cls.eos_pending)(cls.run_eos),
+                    cls.inspect_eos,
+                ),
             ),
             cls.summarize,
             cls.install_family,
@@ -377,10 +405,10 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         self._run_pool('generate', self.inputs.elements.get_list(), 'submit_generation')
 
     def submit_generation(self, element):
-        builder = PseudoGenerationCalculation.get_builder()
-        builder.code = self.inputs.code
-        builder.element = orm.Str(element)
-        builder.functional = self.inputs.functional
+        builder = PseudoGenerationBaseWorkChain.get_builder()
+        builder.generate.code = self.inputs.code
+        builder.generate.element = orm.Str(element)
+        builder.generate.functional = self.inputs.functional
         builder.metadata.call_link_label = f'generate_{element}'
         return self.submit(builder)
 
@@ -390,7 +418,8 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             node = self.ctx.generate[element]
             if 'transferability' in node.outputs:
                 self.ctx.transferability[element] = node.outputs.transferability
-            if 'pseudo' in node.outputs and node.exit_status in (0, 311, 312):
+            # 310: the dataset was generated but fails an ld1.x test or has a ghost: kept, and marked by the summary
+            if 'pseudo' in node.outputs and node.exit_status in (0, DATASET_FAILED_TESTS):
                 self.ctx.pseudos[element] = node.outputs.pseudo
             else:
                 self.ctx.missing[element] = f'generation failed: [{node.exit_status}] {node.exit_message}'
@@ -501,6 +530,9 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         v0 = self._reference(element)['v0']
         return [float(v0 * (1 + x)) for x in np.linspace(-v['eos_range'], v['eos_range'], v['eos_points'])]
 
+    def should_run_eos(self):
+        return bool(self.inputs.verification.get_dict().get('eos', True))
+
     def eos_pending(self):
         return self._pending('eos')
 
@@ -547,6 +579,7 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
                 'dual': v['dual'],
                 'fallback_cutoff': 60.0,
                 'missing': self.ctx.missing,
+                **_measured_settings(),
             }
         )
         nodes = {}
@@ -573,6 +606,15 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         self.report(f'installed family `{label}`: {family.description}')
 
 
+def _measured_settings() -> dict:
+    """The pw.x-measured cutoffs (``measured_cutoffs.yaml``) as inputs of :func:`summarize_verification`."""
+    from aiida_mscale.pseudo.cutoffs import load_measured_cutoffs
+
+    measured = load_measured_cutoffs()
+    criterion = measured['settings'].get('criterion', '1 meV/atom and 0.5 GPa')
+    return {'measured_cutoffs': measured['elements'], 'measured_criterion': criterion}
+
+
 def family_description(summary: dict) -> str:
     """What the family is, how it was verified, and which elements fail a tolerance or are missing."""
     elements = sorted(summary['elements'])
@@ -591,6 +633,20 @@ def family_description(summary: dict) -> str:
         )
     else:
         text += 'All elements pass the tolerances. '
+    notes = summary.get('cutoff_notes', {})
+    unchecked = sorted(e for e, note in notes.items() if note.startswith("ld1.x's estimate"))
+    unconverged = sorted(e for e in notes if e not in unchecked)
+    if unchecked:
+        text += (
+            f"Cutoffs of {', '.join(unchecked)} are ld1.x's estimates, not checked with pw.x (they may not be "
+            'converged to 1 meV/atom). '
+        )
+    if unconverged:
+        text += (
+            f'Cutoffs of {", ".join(unconverged)} are the highest measured and NOT converged to 1 meV/atom below it: '
+            + '; '.join(f'{e} ({notes[e]})' for e in unconverged)
+            + '. '
+        )
     if summary['missing']:
         text += 'NOT GENERATED: ' + '; '.join(f'{e} ({m})' for e, m in sorted(summary['missing'].items())) + '.'
     return text.strip()
@@ -602,11 +658,19 @@ def verification_overrides(protocol: str, overrides: dict | None) -> dict:
     return recursive_merge({}, inputs['verification'])
 
 
-def verification_markdown(label: str) -> str:
-    """The verification table of the installed family ``label``, read from its ``verification`` node."""
-    from aiida_mscale.pseudo.report import verification_table
+def verification_markdown(label: str | list[str]) -> str:
+    """The verification table of the installed family ``label`` (or one table of several families, e.g. one per
+    element verified one at a time), read from their ``verification`` nodes."""
+    from aiida_mscale.pseudo.report import merge_verifications, verification_table
 
-    family = orm.load_group(label)
-    node = orm.load_node(family.base.extras.get('verification_uuid'))
-    header = f'### `{label}`\n\nFrom the `verification` node `{node.uuid}` (pk {node.pk}) of this family.\n\n'
-    return header + verification_table(node.get_dict())
+    labels = [label] if isinstance(label, str) else list(label)
+    nodes = [orm.load_node(orm.load_group(name).base.extras.get('verification_uuid')) for name in labels]
+    if len(labels) == 1:
+        node = nodes[0]
+        header = f'### `{labels[0]}`\n\nFrom the `verification` node `{node.uuid}` (pk {node.pk}) of this family.\n\n'
+    else:
+        header = 'From the `verification` nodes of the families ' + ', '.join(
+            f'`{name}` (`{node.uuid}`, pk {node.pk})' for name, node in zip(labels, nodes)
+        )
+        header += '.\n\n'
+    return header + verification_table(merge_verifications([node.get_dict() for node in nodes]))

@@ -208,12 +208,42 @@ def split_configurations(configurations: TrainingSetData) -> dict[str, orm.Struc
     return {f'structure_{k:03d}': orm.StructureData(ase=atoms) for k, atoms in enumerate(configurations.to_ase())}
 
 
+def shortest_distances(configurations: TrainingSetData) -> np.ndarray:
+    """(N,) the shortest interatomic distance [Angstrom] of each configuration (minimum image; inf for one atom)."""
+    result = []
+    for atoms in configurations.to_ase():
+        if len(atoms) < 2:
+            result.append(np.inf)
+            continue
+        distances = atoms.get_all_distances(mic=bool(atoms.pbc.any()))
+        result.append(float(np.min(distances + np.diag(np.full(len(atoms), np.inf)))))
+    return np.array(result)
+
+
 @calcfunction
-def collect_candidates(**configurations) -> TrainingSetData:
-    """All extrapolative configurations of one sampling round, concatenated in link-label order (unlabelled)."""
+def collect_candidates(min_distance: orm.Float | None = None, **configurations) -> TrainingSetData:
+    """All extrapolative configurations of one sampling round, concatenated in link-label order (unlabelled).
+
+    With ``min_distance`` [Angstrom], configurations with two atoms closer than that are left out: a potential far
+    outside its domain can pull two atoms to a fraction of an Angstrom in one MD step (graded 10^7), and such a
+    configuration is neither worth a DFT label nor accepted by DftLabelingWorkChain (overlapping atoms).
+    """
     parts = [configurations[label].get_arrays() for label in sorted(configurations)]
     names = ('numbers_of_atoms', 'cells', 'pbc', 'positions', 'atomic_numbers')
-    return TrainingSetData.from_arrays(**{name: np.concatenate([part[name] for part in parts]) for name in names})
+    arrays = {name: np.concatenate([part[name] for part in parts]) for name in names}
+    merged = TrainingSetData.from_arrays(**arrays)
+    if min_distance is None:
+        return merged
+    keep = shortest_distances(merged) >= min_distance.value
+    if not keep.any():
+        raise ValueError(f'no configuration has all its atoms at least {min_distance.value} Angstrom apart')
+    per_atom = np.repeat(keep, arrays['numbers_of_atoms'])
+    return TrainingSetData.from_arrays(
+        **{
+            name: value[per_atom] if name in ('positions', 'atomic_numbers') else value[keep]
+            for name, value in arrays.items()
+        }
+    )
 
 
 @calcfunction

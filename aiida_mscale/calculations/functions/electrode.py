@@ -40,9 +40,9 @@ from aiida.engine import calcfunction
 from pydantic import Field
 
 from aiida_mscale.calculations.continuum import read_table
+from aiida_mscale.constants import BOLTZMANN_EV
 from aiida_mscale.schema import ParameterModel, PositiveInt, Seed
 
-BOLTZMANN_EV = 8.617333262e-5  # eV/K
 #: Arrhenius parameters whose prefactor is taken from the D(x) table: D(T_ref) = factor * D(x)
 TABLE_ARRHENIUS_KEYS = ('Ea', 'x', 'T_ref')
 #: the names of the sigma arrays next to the values of each table

@@ -4,10 +4,8 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
+from aiida_mscale.constants import EV_PER_ANG3_IN_GPA
 from aiida_mscale.data.training_set import TrainingSetData
-
-#: 1 GPa in eV/Angstrom^3 (ASE's constants).
-GPA_IN_EV_PER_ANG3 = 1.0 / 160.21766208
 
 
 def stress_ase_from_pw_gpa(stress_gpa) -> np.ndarray:
@@ -17,9 +15,7 @@ def stress_ase_from_pw_gpa(stress_gpa) -> np.ndarray:
     cell wants to expand); ASE and :class:`TrainingSetData` use ``sigma = +(1/V) dE/d(strain)``
     [eV/Angstrom^3], so the sign flips.
     """
-    from ase.units import GPa
-
-    return -np.asarray(stress_gpa, dtype=float) * GPa
+    return -np.asarray(stress_gpa, dtype=float) / EV_PER_ANG3_IN_GPA
 
 
 def element_symbols(kind_names, structure: orm.StructureData | None) -> list[str]:
