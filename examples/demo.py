@@ -99,6 +99,7 @@ OVERRIDES = {
             'dump_every': 20,
             'equilibration_dump_every': 100,
             'grading': {'enabled': False},
+            'barostat_coupling': 'aniso',  # a cubic host: three lengths, angles fixed
         },
         'max_concurrent': 2,
     },

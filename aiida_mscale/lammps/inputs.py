@@ -114,6 +114,11 @@ class MdParameters(ParameterModel):
     seed: Seed = Field(12345, description='Seed of the initial velocities (and of GCMC, seed + 1).')
     thermostat_damping: PositiveFloat = Field(0.1, description='Nose-Hoover thermostat damping time [ps].')
     barostat_damping: PositiveFloat = Field(1.0, description='Nose-Hoover barostat damping time [ps].')
+    barostat_coupling: Literal['iso', 'aniso', 'tri'] = Field(
+        'tri',
+        description="npt cell degrees of freedom: 'iso' (one scale), 'aniso' (three lengths, angles fixed), 'tri' "
+        '(lengths and tilts).',
+    )
     gcmc: GcmcParameters | None = None
     extrapolation: ExtrapolationParameters | None = None
     initial_velocities: Literal['create', 'data', 'restart'] = Field(
@@ -271,7 +276,8 @@ def md_script(parameters: dict, species: list[str]) -> str:
     else:
         pressure = f(p['pressure'])
         lines.append(
-            f'fix integrate all npt temp {temperature} {temperature} {damp_t} tri {pressure} {pressure} {damp_p}'
+            f'fix integrate all npt temp {temperature} {temperature} {damp_t} {p["barostat_coupling"]} {pressure} '
+            f'{pressure} {damp_p}'
         )
     gcmc = p['gcmc']
     if gcmc:

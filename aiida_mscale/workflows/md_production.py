@@ -99,6 +99,9 @@ class MdProductionParameters(ParameterModel):
     pressure: Real = Field(1.0, ge=-1e7, le=1e7, description='[bar]')
     thermostat_damping: PositiveFloat = Field(0.1, description='[ps]')
     barostat_damping: PositiveFloat = Field(1.0, description='[ps]')
+    barostat_coupling: Literal['iso', 'aniso', 'tri'] = Field(
+        'tri', description="NPT cell degrees of freedom: 'iso', 'aniso' (lengths, angles fixed) or 'tri' (and tilts)."
+    )
     thermo_every: PositiveInt = 10
     dump_every: PositiveInt = Field(
         100, description='Production dump interval [steps] (also the interval of its binary restart files).'
@@ -221,6 +224,7 @@ class MdStatePointWorkChain(WorkChain):
             'thermo_every': s['thermo_every'],
             'thermostat_damping': s['thermostat_damping'],
             'barostat_damping': s['barostat_damping'],
+            'barostat_coupling': s['barostat_coupling'],
             'seed': s['state_seed'] + {'gcmc': 0, 'equilibration': 2, 'production': 4}[stage],
         }
         if stage == 'gcmc':

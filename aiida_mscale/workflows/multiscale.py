@@ -82,6 +82,12 @@ def _fractions(inputs) -> list[float]:
     return [float(x) for x in inputs['guest_fractions'].get_list()] if 'guest_fractions' in inputs else []
 
 
+def _fraction(averages) -> float:
+    """The guest fraction a state point was run at (its ``averages``: ``target_x``, else the composition's x)."""
+    target = averages.get('target_x')
+    return float(target if target is not None else averages['x'])
+
+
 def validate_inputs(inputs, _):
     """Refuse contradictions between stages, and stages without their inputs or their replacement results."""
     structure, guest = inputs['structure'], inputs['guest'].value
@@ -469,12 +475,29 @@ class MultiscaleWorkChain(ProtocolMixin, WorkChain):
         self.report(f'MD production: MdProductionWorkChain<{node.pk}>')
         return ToContext(md_production=node)
 
+    def _state_points_by_fraction(self) -> dict:
+        """{x: {label: T}} of the finished state points, for the guest fractions with two or more temperatures."""
+        outputs = self.ctx.md_production.outputs
+        by_fraction = {}
+        for label, averages in outputs.averages.items():
+            by_fraction.setdefault(_fraction(averages), {})[label] = float(averages['temperature'])
+        return {x: labels for x, labels in by_fraction.items() if len(set(labels.values())) >= 2}
+
     def inspect_md_production(self):
         node = self.ctx.md_production
-        if not node.is_finished_ok:
+        if node.is_finished_ok:
+            return None
+        failed_points = node.exit_status == MdProductionWorkChain.exit_codes.ERROR_STATE_POINTS_FAILED.status
+        usable = self._state_points_by_fraction() if failed_points and 'averages' in node.outputs else {}
+        if not usable:
             return self.exit_codes.ERROR_MD_PRODUCTION_FAILED.format(
                 message=f'<{node.pk}> [{node.exit_status}] {node.exit_message}'
             )
+        # a state point the potential cannot hold (e.g. lost atoms) costs its guest fraction, not the run
+        self.report(
+            f'MD production <{node.pk}>: {node.exit_message}; going on with the guest fractions that kept two or '
+            f'more temperatures: {sorted(usable)}'
+        )
         return None
 
     def run_analyses(self):
@@ -482,10 +505,7 @@ class MultiscaleWorkChain(ProtocolMixin, WorkChain):
         futures = {}
         if self.ctx.diffusivity is None:
             outputs = self.ctx.md_production.outputs
-            by_fraction = {}
-            for label, averages in outputs.averages.items():
-                point = averages['state_point']
-                by_fraction.setdefault(float(point['x']), {})[label] = float(point['temperature'])
+            by_fraction = self._state_points_by_fraction()
             self.ctx.fractions = {}
             base = AttributeDict(self.exposed_inputs(TransportAnalysisWorkChain, 'transport'))
             parameters = {'analyses': ['diffusivity', 'arrhenius'], **base.get('parameters', orm.Dict()).get_dict()}
@@ -513,10 +533,17 @@ class MultiscaleWorkChain(ProtocolMixin, WorkChain):
                 guest_reference_energy=self.ctx.reference_energy,
                 metadata={'call_link_label': 'thermodynamics'},
             )
-            if 'md_production' in self.ctx:
-                averages = dict(self.ctx.md_production.outputs.averages)
-                if len(averages) >= 2:
-                    inputs.state_points = averages
+            if 'md_production' in self.ctx and 'averages' in self.ctx.md_production.outputs:
+                # V(x) at one temperature: the lowest at which two or more guest fractions finished
+                by_temperature = {}
+                for label, averages in self.ctx.md_production.outputs.averages.items():
+                    point = (averages, _fraction(averages))
+                    by_temperature.setdefault(float(averages['temperature']), {})[label] = point
+                usable = sorted(t for t, points in by_temperature.items() if len({x for _, x in points.values()}) >= 2)
+                if usable:
+                    inputs.state_points = {label: a for label, (a, _) in by_temperature[usable[0]].items()}
+                else:
+                    self.report('no temperature with two or more finished guest fractions: no volume change')
             futures['thermodynamics'] = self.submit(ThermodynamicsWorkChain, **inputs)
             self.report(f'thermodynamics: ThermodynamicsWorkChain<{futures["thermodynamics"].pk}>')
         return ToContext(**futures)

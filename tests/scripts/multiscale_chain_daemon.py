@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 DEADLINE_S = 2400  # the whole run; every wait below is bounded by it
-STALL_S = 120  # a restarted daemon that moves nothing for this long is restarted once more
+STALL_S = 60  # a restarted daemon that moves nothing for this long is restarted once more
 
 
 def kill_daemon(profile_name: str) -> list[int]:
