@@ -58,7 +58,7 @@ CELL = {
 
 OVERRIDES = {
     'guest_fractions': [0.5, 0.75],  # fractions of the Li sites of Li2O filled: LiO and Li1.5O
-    'temperatures': [500.0, 700.0],  # K, MD production
+    'temperatures': [700.0, 850.0, 1000.0],  # K, MD production
     'active_learning': {
         'dft': DFT,
         # a level-6 MTP; GCMC never inserts closer than 1.5 A, inside the radial basis (from 1.1 A)
@@ -99,11 +99,13 @@ OVERRIDES = {
             'dump_every': 20,
             'equilibration_dump_every': 100,
             'grading': {'enabled': False},
-            'barostat_coupling': 'aniso',  # a cubic host: three lengths, angles fixed
+            # the cheap one-iteration potential holds NVT but loses atoms under a barostat: constant volume
+            'equilibration_ensemble': 'nvt',
+            'production_ensemble': 'nvt',
         },
         'max_concurrent': 2,
     },
-    'thermodynamics': {'parameters': {'end_members': False, 'relax_cells': False}, 'orderings': 2},
+    'thermodynamics': {'parameters': {'end_members': True, 'relax_cells': False}, 'orderings': 2},
     'electrode': {'models': ['particle_diffusion'], 'cell': CELL, 'uncertainty': {'ensemble_size': 8, 'seed': 7}},
 }
 

@@ -12,8 +12,8 @@ their CalcJobs (tests/test_restart_handlers.py, tests/test_lammps_mtp.py, tests/
 from __future__ import annotations
 
 import math
-import re
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -138,7 +138,8 @@ def test_md_script_writes_numbers_it_formatted_itself():
     commands = {line.split()[0] for line in script.splitlines()}
     known = set(
         'units atom_style boundary read_data pair_style pair_coeff neighbor neigh_modify timestep velocity compute '
-        'compute_modify fix fix_modify thermo_style thermo dump dump_modify run group read_restart write_restart'.split()
+        'compute_modify fix fix_modify thermo_style thermo dump dump_modify run group read_restart '
+        'write_restart'.split()
     )
     assert commands <= known, commands - known
     assert 'plugin' not in script and not any(word.startswith('/') for word in script.split())  # no machine path

@@ -96,7 +96,7 @@ def test_skipped_thermodynamics_without_an_ocv_table(codes):
 def test_one_md_temperature_cannot_be_extrapolated(codes):
     overrides = copy.deepcopy(OVERRIDES)
     overrides['temperatures'] = [900.0]
-    _refused(_builder(codes, overrides), r'`temperatures` must be two or more distinct positive temperatures')
+    _refused(_builder(codes, overrides), r'`temperatures` must be 3 or more distinct positive temperatures')
 
 
 def test_ensemble_size_below_one(codes):

@@ -106,7 +106,12 @@ def hull_and_voltage(configurations: list[dict], guest: str, mu_guest: float, en
         }
 
     guest_entry = ComputedEntry(Composition({guest: 1}), mu_guest)
-    electrode = InsertionElectrode.from_entries(list(entries.values()), guest_entry)
+    try:
+        electrode = InsertionElectrode.from_entries(list(entries.values()), guest_entry)
+    except (IndexError, ValueError) as exception:  # e.g. no framework entry pymatgen can use as the charged end
+        raise ValueError(
+            f'pymatgen InsertionElectrode cannot build a voltage profile from these entries: {exception!r}'
+        ) from exception
     by_id = {c['label']: c for c in ordered}
     steps = []
     for pair in electrode.voltage_pairs:

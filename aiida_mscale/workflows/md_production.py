@@ -96,6 +96,9 @@ class MdProductionParameters(ParameterModel):
     equilibration_steps: PositiveInt = Field(2000, le=10**9, description='Steps of the NPT equilibration.')
     production_steps: PositiveInt = Field(10000, le=10**10, description='Steps of the production run.')
     production_ensemble: Literal['nve', 'nvt', 'npt'] = 'npt'
+    equilibration_ensemble: Literal['nvt', 'npt'] = Field(
+        'npt', description="'npt' (the volume at T and p: V(x)); 'nvt' keeps the host's cell (no V(x) then)."
+    )
     pressure: Real = Field(1.0, ge=-1e7, le=1e7, description='[bar]')
     thermostat_damping: PositiveFloat = Field(0.1, description='[ps]')
     barostat_damping: PositiveFloat = Field(1.0, description='[ps]')
@@ -237,7 +240,11 @@ class MdStatePointWorkChain(WorkChain):
                 gcmc={'species': s['guest'], 'mu': s['mu'], 'max_count': s['n_sites'], **gcmc},
             )
         elif stage == 'equilibration':
-            parameters.update(ensemble='npt', steps=s['equilibration_steps'], dump_every=s['equilibration_dump_every'])
+            parameters.update(
+                ensemble=s['equilibration_ensemble'],
+                steps=s['equilibration_steps'],
+                dump_every=s['equilibration_dump_every'],
+            )
         else:
             parameters.update(
                 ensemble=s['production_ensemble'], steps=s['production_steps'], dump_every=s['dump_every']

@@ -62,6 +62,8 @@ from aiida_mscale.workflows.thermodynamics import ThermodynamicsParameters, Ther
 from aiida_mscale.workflows.transport import TransportAnalysisWorkChain
 from aiida_mscale.workflows.transport.settings import TransportParameters
 
+#: temperatures per guest fraction that the transport stage's Arrhenius analysis needs
+MIN_TEMPERATURES = 3
 #: the codes of the chain: role -> calculation plugin
 CODE_PLUGINS = {
     'pw': 'quantumespresso.pw',
@@ -126,10 +128,10 @@ def validate_inputs(inputs, _):
         temperatures = inputs['temperatures'].get_list() if 'temperatures' in inputs else []
         if not fractions or not temperatures:
             return 'MD production needs `guest_fractions` and `temperatures` (or give the `diffusivity` table)'
-        if any(not t > 0 for t in temperatures) or len(set(temperatures)) < 2:
+        if any(not t > 0 for t in temperatures) or len(set(temperatures)) < MIN_TEMPERATURES:
             return (
-                f'`temperatures` must be two or more distinct positive temperatures [K] (D is extrapolated to the '
-                f"electrode's temperature along them), got {temperatures}"
+                f'`temperatures` must be {MIN_TEMPERATURES} or more distinct positive temperatures [K] (the Arrhenius '
+                f"analysis extrapolates D to the electrode's temperature along them), got {temperatures}"
             )
     if 'ocv' not in inputs:
         if not inputs.get('thermodynamics') or 'code' not in inputs['thermodynamics']:
@@ -170,7 +172,7 @@ class MultiscaleWorkChain(ProtocolMixin, WorkChain):
         spec.input('structure', valid_type=orm.StructureData, help='The host with every guest site occupied.')
         spec.input('guest', valid_type=orm.Str, help='The guest element (Li, Na).')
         spec.input('guest_fractions', valid_type=orm.List, required=False, help='Guest fractions x of MD and hull.')
-        spec.input('temperatures', valid_type=orm.List, required=False, help='MD temperatures [K] (two or more).')
+        spec.input('temperatures', valid_type=orm.List, required=False, help='MD temperatures [K] (three or more).')
         spec.input('md_supercell', valid_type=orm.List, default=lambda: orm.List([1, 1, 1]), help='MD supercell.')
         spec.input('guest_crystal', valid_type=orm.StructureData, required=False, help="The guest's elemental crystal.")
         spec.input(
@@ -481,7 +483,7 @@ class MultiscaleWorkChain(ProtocolMixin, WorkChain):
         by_fraction = {}
         for label, averages in outputs.averages.items():
             by_fraction.setdefault(_fraction(averages), {})[label] = float(averages['temperature'])
-        return {x: labels for x, labels in by_fraction.items() if len(set(labels.values())) >= 2}
+        return {x: labels for x, labels in by_fraction.items() if len(set(labels.values())) >= MIN_TEMPERATURES}
 
     def inspect_md_production(self):
         node = self.ctx.md_production
@@ -495,8 +497,8 @@ class MultiscaleWorkChain(ProtocolMixin, WorkChain):
             )
         # a state point the potential cannot hold (e.g. lost atoms) costs its guest fraction, not the run
         self.report(
-            f'MD production <{node.pk}>: {node.exit_message}; going on with the guest fractions that kept two or '
-            f'more temperatures: {sorted(usable)}'
+            f'MD production <{node.pk}>: {node.exit_message}; going on with the guest fractions that kept '
+            f'{MIN_TEMPERATURES} or more temperatures: {sorted(usable)}'
         )
         return None
 
@@ -533,7 +535,14 @@ class MultiscaleWorkChain(ProtocolMixin, WorkChain):
                 guest_reference_energy=self.ctx.reference_energy,
                 metadata={'call_link_label': 'thermodynamics'},
             )
-            if 'md_production' in self.ctx and 'averages' in self.ctx.md_production.outputs:
+            md_settings = self.ctx.md_production.inputs.parameters.get_dict() if 'md_production' in self.ctx else {}
+            npt = 'npt' in (
+                md_settings.get('equilibration_ensemble', 'npt'),
+                md_settings.get('production_ensemble', 'npt'),
+            )
+            if 'md_production' in self.ctx and not npt:
+                self.report('the MD state points ran at constant volume: no volume change from them')
+            elif 'md_production' in self.ctx and 'averages' in self.ctx.md_production.outputs:
                 # V(x) at one temperature: the lowest at which two or more guest fractions finished
                 by_temperature = {}
                 for label, averages in self.ctx.md_production.outputs.averages.items():

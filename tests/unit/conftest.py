@@ -99,7 +99,8 @@ def generate_calc_job_node(unit_computer, tmp_path):
         from aiida.plugins.entry_point import format_entry_point_string
 
         source = FIXTURES / entry_point / case
-        assert source.is_dir(), f'no stored outputs {source}'
+        # an empty retrieved folder cannot be stored in git: a case without files has no folder
+        assert source.is_dir() or case.startswith('missing_output'), f'no stored outputs {source}'
         process_class = CalculationFactory(entry_point)
         node = orm.CalcJobNode(
             computer=unit_computer, process_type=format_entry_point_string('aiida.calculations', entry_point)
@@ -123,7 +124,7 @@ def generate_calc_job_node(unit_computer, tmp_path):
         if temporary:
             temporary_folder = tmp_path / 'retrieved_temporary'
             temporary_folder.mkdir()
-        for path in sorted(source.iterdir()):
+        for path in sorted(source.iterdir()) if source.is_dir() else []:
             if path.name in temporary:
                 shutil.copy(path, temporary_folder / path.name)
             else:
