@@ -1,279 +1,168 @@
-"""The aiida-mscale demo: the whole chain, DFT labels to electrode curves with uncertainty bands, in one launch.
+"""The aiida-mscale demo: label Li_xCoO2 configurations with real pw.x and show the provenance.
 
-Run it through ``make demo`` (which installs everything and runs ``aiida-mscale setup`` first), or directly with
-``python examples/demo.py [--profile NAME] [--rerun]`` on a profile made by ``aiida-mscale setup``.
+Run it through ``make demo`` (which installs everything and runs ``aiida-mscale setup`` first), or directly
+with ``python examples/demo.py`` on a profile made by ``aiida-mscale setup``.
 
-The system is a reduced Li host-guest model: antifluorite Li_(2-x)O in its conventional cell (O host lattice, 8 Li
-sites). ``MultiscaleWorkChain`` (protocol ``fast``) runs, on the profile's daemon:
-
-1. the guest's elemental crystal (bcc Li) labelled by pw.x at five volumes: its E0, the voltage's reference;
-2. MTP active learning: DFT labels of strained/rattled cells at three Li contents, then one iteration of GCMC-MD
-   sampling at three Li chemical potentials, selection by extrapolation grade (MaxVol), labelling and retraining;
-3. MD production with the MTP in LAMMPS at 2 temperatures x 2 Li contents;
-4. transport: D(T) per Li content with its 1-sigma, Arrhenius verdict, D extrapolated to 300 K;
-5. thermodynamics: orderings relaxed with the MTP, convex hull, voltage step with its band, average voltage;
-6. the electrode: a single-particle diffusion model on D(x) and OCV(x), an ensemble of 8 seeded draws of both
-   tables from their sigmas: rate capability with its 95 % band.
-
-Cheap but real settings (25/200 Ry, Gamma point for the insulator cell, a level-6 MTP, picosecond MD): the point is
-the chain and its provenance, not converged numbers. The material parameters of the electrode stage are
-illustrative inputs (below), not protocol defaults.
-
-Idempotent: a finished demo run is found and reported in seconds; ``--rerun`` launches it again with AiiDA caching
-on, so every calculation already done is reused from the database.
+It builds LiCoO2 (R-3m) at lithium contents x = 1, 0.5 and 0, rattles the atoms and strains one cell, labels
+them with :class:`DftLabelingWorkChain` on the daemon, and prints the training set and the commands that show
+its provenance. The DFT settings are chosen so that the demo finishes in minutes on a
+laptop: 60 Ry (the pslibrary Li file asks for 78 Ry: pressures carry a Pulay stress of about -6 GPa, measured
+for LiCoO2) and a k-point spacing of 0.8 1/Angstrom; use the ``moderate`` protocol without overrides for labels
+you would fit a potential to.
 """
 
-from __future__ import annotations
-
-import argparse
 import pathlib
 import subprocess
 import sys
 import time
 
+import numpy as np
 from aiida import load_profile, orm
+from aiida.engine import submit
+from ase.spacegroup import crystal
 
-#: marks the demo's run (an extra), so a second `make demo` finds it; bump when the demo's inputs change
-DEMO_VERSION = 1
-OUTPUT = pathlib.Path('demo-output')
-
-#: pw.x labels: cheap and real (the antifluorite cell is an insulator; the Li crystal gets its own k-points)
-DFT = {
-    'max_concurrent': 2,
-    'pw_base': {'kpoints_distance': 3.0, 'pw': {'parameters': {'SYSTEM': {'ecutwfc': 25.0, 'ecutrho': 200.0}}}},
-}
-OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 1800}
-
-#: the electrode (illustrative material): the Li sites of Li_(2-x)O between x = 0.5 and 1 of the sublattice. Li2O:
-#: 2.013 g/cm^3, 29.88 g/mol -> 6.74e4 mol/m^3 of formula units; half of its 2 Li per formula unit cycle in the window.
-CELL = {
-    'particle': {'radius': 1.0e-6, 'c_max': 6.74e4, 'density': 2.013},  # m, mol/m^3, g/cm^3
-    'kinetics': {'i0': 1.0, 'alpha': 0.5},  # A/m^2, -
-    'temperature': 300.0,  # K: D(x) is extrapolated to it, the OCV's entropy term is taken at it
-    'x_initial': 0.05,
-    'x_final': 0.95,
-    'c_rates': [0.5, 2.0, 10.0],  # 1/h
-    'cutoff_voltage': -10.0,  # V: below the model's OCV window, so each run ends at x_final or by diffusion
-}
-
-OVERRIDES = {
-    'guest_fractions': [0.5, 0.75],  # fractions of the Li sites of Li2O filled: LiO and Li1.5O
-    'temperatures': [700.0, 850.0, 1000.0],  # K, MD production
-    'active_learning': {
-        'dft': DFT,
-        # a level-6 MTP; GCMC never inserts closer than 1.5 A, inside the radial basis (from 1.1 A)
-        'mtp': {'level': 6, 'min_dist': 1.1, 'max_dist': 4.0, 'radial_basis_size': 6},
-        # forces and stresses in the fit: the MD runs NPT
-        'train': {
-            'mtp': {
-                'parameters': {
-                    'validation_fraction': 0.0,
-                    'loss': {'energy_weight': 1.0, 'forces_weight': 0.1, 'stress_weight': 0.01},
-                    'steps': [{'method': 'minimize', 'kwargs': {'method': 'BFGS', 'options': {'maxiter': 300}}}],
-                }
-            }
-        },
-        'initial': {'fractions': [1.0, 0.75, 0.5], 'per_fraction': 3, 'strain': 0.03, 'rattle': 0.1, 'seed': 3},
-        'mu_offsets': [-1.0, 0.0, 1.0],
-        'temperatures': [800.0],
-        'select_threshold': 1.5,
-        'break_threshold': 5.0,
-        'max_iterations': 1,
-        'max_labels_per_iteration': 3,
-        'max_concurrent_md': 2,
-        'md': {
-            'ensemble': 'nvt',
-            'timestep': 0.001,
-            'steps': 300,
-            'thermo_every': 10,
-            'dump_every': 100,
-            'gcmc': {'every': 10, 'exchanges': 5, 'moves': 5, 'max_displacement': 0.2, 'overlap_cutoff': 1.5},
-            'extrapolation': {'every': 2},
-        },
-    },
-    'reference': {'pw_base': {'kpoints_distance': 0.4}},
-    'md_production': {
-        'parameters': {
-            'equilibration_steps': 1000,
-            'production_steps': 5000,
-            'dump_every': 20,
-            'equilibration_dump_every': 100,
-            'grading': {'enabled': False},
-            # the cheap one-iteration potential holds NVT but loses atoms under a barostat: constant volume
-            'equilibration_ensemble': 'nvt',
-            'production_ensemble': 'nvt',
-        },
-        'max_concurrent': 2,
-    },
-    'thermodynamics': {'parameters': {'end_members': True, 'relax_cells': False}, 'orderings': 2},
-    'electrode': {'models': ['particle_diffusion'], 'cell': CELL, 'uncertainty': {'ensemble_size': 8, 'seed': 7}},
-}
+#: LiCoO2, R-3m (No. 166), hexagonal setting: Li 3a (0,0,0), Co 3b (0,0,1/2), O 6c (0,0,z): Co-O 1.92 A, Li-O 2.09 A.
+#: a = 2.816 Angstrom, c = 14.05 Angstrom, z(O) = 0.2396 (Akimoto, Gotoh, Oosawa, J. Solid State Chem. 141, 298 (1998)).
+LATTICE = dict(a=2.816, c=14.05, z_oxygen=0.2396)
 
 
-def host():
-    """Li2O, antifluorite (Fm-3m), a = 4.61 Angstrom (conventional cell: 4 O, 8 Li)."""
-    from ase.build import bulk
+def lithium_cobalt_oxide(lithium_fraction: float, strain=(0.0, 0.0, 0.0), rattle=0.03, seed=0):
+    """Li_xCoO2 in the rhombohedral cell (two formula units for x = 0.5), Li removed for x < 1, strained, rattled.
 
-    return orm.StructureData(ase=bulk('OLi2', 'fluorite', a=4.61, cubic=True))
+    :param lithium_fraction: x in {0, 0.5, 1}.
+    :param strain: engineering strain along the three lattice vectors.
+    :param rattle: standard deviation of random displacements [Angstrom].
+    """
+    a, c, z = LATTICE['a'], LATTICE['c'], LATTICE['z_oxygen']
+    primitive = crystal(
+        ['Li', 'Co', 'O'],
+        basis=[(0, 0, 0), (0, 0, 0.5), (0, 0, z)],
+        spacegroup=166,
+        cellpar=[a, a, c, 90, 90, 120],
+        primitive_cell=True,
+    )
+    atoms = primitive * (2, 1, 1) if 0 < lithium_fraction < 1 else primitive
+    lithium = [atom.index for atom in atoms if atom.symbol == 'Li']
+    remove = lithium[: int(round((1 - lithium_fraction) * len(lithium)))]
+    del atoms[remove]
+    atoms.set_cell(atoms.cell.array * (1 + np.asarray(strain))[:, None], scale_atoms=True)
+    atoms.rattle(rattle, seed=seed)
+    return atoms
 
 
-def builder():
-    from aiida_mscale.workflows.multiscale import MultiscaleWorkChain
+def main(profile=None):
+    load_profile(profile)
+    from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
 
-    codes = {
-        'pw': 'pw@localhost',
-        'mtp_train': 'mtp-train@localhost-mpich',
-        'mtp_select': 'mtp-select@localhost-mpich',
-        'lammps': 'lmp@localhost-mpich',
-        'continuum': 'fenics@localhost',
+    configurations = {
+        'x1_rattled': lithium_cobalt_oxide(1.0, seed=1),
+        'x0p5_rattled': lithium_cobalt_oxide(0.5, seed=2),
+        'x0_rattled': lithium_cobalt_oxide(0.0, seed=3),
+        'x1_strained': lithium_cobalt_oxide(1.0, strain=(0.02, 0.02, -0.01), seed=4),
     }
-    result = MultiscaleWorkChain.get_builder_from_protocol(
-        codes, host(), 'Li', protocol='fast', overrides=OVERRIDES, options=OPTIONS
+    structures = {label: orm.StructureData(ase=atoms) for label, atoms in configurations.items()}
+    builder = DftLabelingWorkChain.get_builder_from_protocol(
+        orm.load_code('pw@localhost'),
+        structures,
+        protocol='fast',
+        overrides={
+            'max_concurrent': 2,
+            'pw_base': {
+                'kpoints_distance': 0.8,
+                'pw': {'parameters': {'SYSTEM': {'ecutwfc': 60.0, 'ecutrho': 480.0}}},
+            },
+        },
+        options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 3600},
     )
-    result.metadata.label = f'mscale demo v{DEMO_VERSION}: Li_(2-x)O, DFT to electrode'
-    return result
+    builder.metadata.label = 'mscale demo: Li_xCoO2 DFT labels'
 
+    started_daemon = _ensure_daemon()
+    try:
+        node = submit(builder)
+        print(f'Submitted DftLabelingWorkChain<{node.pk}> to the daemon; progress:')
+        seen = set()
+        while not node.is_terminated:
+            time.sleep(2)
+            for log in orm.Log.collection.get_logs_for(node):
+                if log.pk not in seen:
+                    seen.add(log.pk)
+                    print(f'  {log.message}')
+        for log in orm.Log.collection.get_logs_for(node):
+            if log.pk not in seen:
+                print(f'  {log.message}')
+    finally:
+        if started_daemon:
+            subprocess.run(['verdi', 'daemon', 'stop'], check=False, capture_output=True)
 
-def previous_run():
-    """The newest finished demo run of this version, if any."""
-    query = orm.QueryBuilder().append(
-        orm.WorkflowNode,
-        filters={'extras.mscale_demo': DEMO_VERSION, 'attributes.exit_status': 0},
-        project='*',
+    print()
+    if not node.is_finished_ok:
+        print(f'DftLabelingWorkChain<{node.pk}> did not finish: exit status {node.exit_status}: {node.exit_message}')
+        print(f'  verdi process report {node.pk}')
+        return 1
+    training_set = node.outputs.training_set
+    print(f'Training set: {training_set}')
+    print(f'{"configuration":>14} {"atoms":>5} {"energy/eV":>14} {"max|F|/(eV/A)":>14} {"P/GPa":>8}  source')
+    for atoms in training_set.to_ase():
+        pressure = -np.trace(atoms.get_stress(voigt=False)) / 3 * 160.21766208
+        calculation = orm.load_node(atoms.info['source_uuid'])
+        print(
+            f'{atoms.get_chemical_formula():>14} {len(atoms):>5} {atoms.get_potential_energy():>14.5f} '
+            f'{np.abs(atoms.get_forces()).max():>14.4f} {pressure:>8.2f}  PwCalculation<{calculation.pk}>'
+        )
+    if 'failures' in node.outputs:
+        print(f'Failures: {node.outputs.failures.get_dict()}')
+    output = pathlib.Path('demo-output')
+    output.mkdir(exist_ok=True)
+    graph = (output / f'dft_labeling_{node.pk}.png').resolve()
+    drawn = subprocess.run(
+        [
+            'verdi',
+            'node',
+            'graph',
+            'generate',
+            '-a',
+            '4',
+            '-d',
+            '0',
+            '-f',
+            'png',
+            '-O',
+            str(graph),
+            str(training_set.pk),
+        ],
+        check=False,
+        capture_output=True,
     )
-    query.order_by({orm.WorkflowNode: {'ctime': 'desc'}})
-    found = query.first()
-    return found[0] if found else None
+    print()
+    print('Inspect it with:')
+    print(f'  verdi process show {node.pk}        # inputs, outputs, called PwBaseWorkChains')
+    print(f'  verdi process report {node.pk}      # the progress reports above')
+    print(
+        f'  verdi node graph generate -a 4 -d 0 {training_set.pk}   # provenance: every PwCalculation feeding the set'
+    )
+    print(
+        f'  python -c "from aiida import load_profile, orm; load_profile(); '
+        f'print(orm.load_node({training_set.pk}).to_cfg())"   # the set in MLIP .cfg format'
+    )
+    if drawn.returncode == 0:
+        print(f'Provenance graph of the training set: {graph}')
+    return 0
 
 
-def enable_caching(profile) -> None:
-    """Caching on for this profile (the daemon reads it at start): a rerun reuses every finished calculation."""
-    from aiida.manage.configuration import get_config
-
-    config = get_config()
-    if not config.get_option('caching.default_enabled', scope=profile.name):
-        config.set_option('caching.default_enabled', True, scope=profile.name)
-        config.store()
-        print(f'AiiDA caching enabled for profile {profile.name!r} (verdi config set caching.default_enabled True)')
-
-
-def ensure_daemon(restart: bool) -> bool:
+def _ensure_daemon() -> bool:
     """Start the profile's daemon (ZeroMQ broker included) unless it runs; return whether we started it."""
     from aiida.engine.daemon.client import get_daemon_client
 
     client = get_daemon_client()
-    if client.is_daemon_running and restart:
-        client.stop_daemon(wait=True)
     if client.is_daemon_running:
         return False
     client.start_daemon(number_workers=1)
-    for _ in range(120):
+    for _ in range(60):
         if client.is_daemon_running:
             break
         time.sleep(0.5)
     return True
 
 
-def follow(node) -> None:
-    """Print the reports of the run and of its stages as they come."""
-    seen = set()
-
-    def new_reports():
-        ids = [node.pk] + [n.pk for n in node.called]
-        logs = orm.QueryBuilder().append(orm.Log, filters={'dbnode_id': {'in': ids}}, project='*').all(flat=True)
-        for log in sorted(logs, key=lambda log: log.time):
-            if log.pk not in seen:
-                seen.add(log.pk)
-                source = orm.load_node(log.dbnode_id)
-                print(f'  [{time.strftime("%H:%M:%S")}] {source.process_label}<{source.pk}>: {log.message}', flush=True)
-
-    from aiida.manage import get_manager
-
-    session = get_manager().get_profile_storage().get_session()
-    while True:
-        session.rollback()  # end the read transaction: SQLite shows a reader only what was committed before it began
-        new_reports()
-        if node.is_terminated:
-            break
-        time.sleep(3)
-
-
-def report(node, seconds: float | None) -> int:
-    if not node.is_finished_ok:
-        print(f'MultiscaleWorkChain<{node.pk}> did not finish: [{node.exit_status}] {node.exit_message}')
-        print(f'  aiida-mscale status {node.pk}; verdi process report {node.pk}')
-        return 1
-    summary = node.outputs.summary.get_dict()
-    took = f' in {seconds / 60:.1f} min' if seconds is not None else ' (found in the database)'
-    print(f'\nMultiscaleWorkChain<{node.pk}> finished{took}. The electrode-scale answer:')
-    if 'average_voltage_V' in summary:
-        print(f'  average voltage (0 K hull, vs Li/Li+):     {summary["average_voltage_V"]:.3f} V')
-    if 'relative_volume_change' in summary:
-        print(f'  volume change across x (NPT MD):          {100 * summary["relative_volume_change"]:+.2f} %')
-    temperature = summary.get('diffusivity_temperature_K')
-    for label, entry in summary.get('diffusivity_m2_s', {}).items():
-        print(f'  D({label}) at {temperature:g} K:             {entry["D"]:.3e} +- {entry["sigma"]:.1e} m^2/s')
-    size = summary.get('ensemble_size')
-    for rate, entry in summary.get('rate_capability', {}).items():
-        band = entry.get('band_95')
-        text = f'; 95 % band over {size} draws [{band[0]:.4g}, {band[1]:.4g}]' if band else ''
-        print(f'  capacity at {rate:>5}:                     {entry["capacity"]:.4g} {entry.get("unit", "")}{text}')
-    OUTPUT.mkdir(exist_ok=True)
-    folder = OUTPUT / f'multiscale_{node.pk}'
-    drawn = subprocess.run(
-        ['aiida-mscale', 'report', str(node.pk), '-o', str(folder)], check=False, capture_output=True, text=True
-    )
-    if drawn.returncode == 0:
-        print(f'\nPlots ({len(drawn.stdout.split())} PNG files) in {folder.resolve()}/, among them:')
-        print(f'  {folder.resolve()}/provenance_summary_{node.pk}.png   (the run at a glance)')
-        print(f'  {folder.resolve()}/electrode/                         (rate capability and voltage bands)')
-    else:
-        print(f'\n(plots not drawn: {drawn.stderr.strip()[-300:]})')
-    outputs = node.outputs
-    print('\nWhere every number came from:')
-    print(f'  aiida-mscale status {node.pk}                        # stage by stage')
-    print(f'  aiida-mscale query dft-sources {outputs.diffusivity.pk}           # the pw.x runs behind D(x)')
-    print(f'  aiida-mscale query dft-sources {outputs.ocv.pk}           # ... behind OCV(x) and the voltage')
-    print(f'  aiida-mscale query computed-with {outputs.potential.pk}         # everything computed with the MTP')
-    print(f'  aiida-mscale query diffusivities -H {node.inputs.structure.pk}      # all D(T, x) of this host')
-    print(f'  aiida-mscale export {node.pk} --trajectories subsampled  # an AiiDA archive of the run')
-    return 0
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--profile', default=None, help='AiiDA profile (default: the default profile).')
-    parser.add_argument('--rerun', action='store_true', help='Launch again (with caching) even if a run exists.')
-    args = parser.parse_args(argv)
-    profile = load_profile(args.profile)
-    found = previous_run()
-    if found is not None and not args.rerun:
-        print(f'The demo already ran: MultiscaleWorkChain<{found.pk}> ({found.ctime:%Y-%m-%d %H:%M}); --rerun to run')
-        print('it again (with AiiDA caching every finished calculation is reused).')
-        return report(found, None)
-    enable_caching(profile)
-    from aiida.engine import submit
-
-    started = ensure_daemon(restart=True)
-    start = time.time()
-    try:
-        for _ in range(60):  # the ZeroMQ broker runs in the daemon and can take a while to come up
-            try:
-                node = submit(builder())
-                break
-            except ConnectionError:
-                time.sleep(2)
-        else:
-            print("The daemon's broker did not come up: see `verdi daemon logshow`.")
-            return 1
-        node.base.extras.set('mscale_demo', DEMO_VERSION)
-        print(f'Submitted MultiscaleWorkChain<{node.pk}> to the daemon (Li_(2-x)O, DFT -> electrode); progress:')
-        follow(node)
-    finally:
-        if started:
-            subprocess.run(['verdi', '-p', profile.name, 'daemon', 'stop'], check=False, capture_output=True)
-    return report(node, time.time() - start)
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else None))

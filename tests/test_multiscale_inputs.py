@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from tests.test_multiscale import OPTIONS, OVERRIDES, host
+from tests.multiscale_settings import OPTIONS, OVERRIDES, host
 
 
 @pytest.fixture(scope='module')

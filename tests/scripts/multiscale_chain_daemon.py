@@ -1,7 +1,7 @@
-"""The whole MultiscaleWorkChain on the daemon, with the daemon killed in the middle (run by tests/test_multiscale.py).
+"""The whole MultiscaleWorkChain on the daemon, with the daemon killed in the middle (not in the suite yet).
 
 Runs in its own AIIDA_PATH (set by the test): makes an embedded profile (SQLite + ZeroMQ) with the bootstrap code,
-starts the daemon, submits the chain on Li_(2-x)O with the settings of ``tests/test_multiscale.py``, waits until the
+starts the daemon, submits the chain on Li_(2-x)O with the settings of ``tests/multiscale_settings.py``, waits until the
 guest reference and active-learning stages have finished and MD production runs, SIGKILLs every daemon process
 (circus, worker, ZeroMQ broker), starts a new daemon, waits for the end, and prints on its last stdout line a JSON
 record of what the test checks: the run's state, which stages ran how often, the pw.x calculations before the kill
@@ -156,7 +156,7 @@ def main(profile_name: str) -> int:
     from aiida.engine.daemon.client import DaemonNotRunningException, get_daemon_client
 
     from aiida_mscale.workflows.multiscale import MultiscaleWorkChain
-    from tests.test_multiscale import OPTIONS, OVERRIDES, host
+    from tests.multiscale_settings import OPTIONS, OVERRIDES, host
 
     codes = {
         'pw': 'pw@localhost',
