@@ -56,10 +56,7 @@ def test_the_writer_refuses_what_it_cannot_write():
 
 
 def test_no_production_module_imports_the_testing_helpers():
-    """lammps/testing.py is for tests and checks by hand: the CalcJobs, work chains and functions never import it.
-
-    (parsers/lammps_static.py still takes lammps_cell from there; parsers are another helper's: the lead has it.)
-    """
+    """lammps/testing.py is for tests and checks by hand: no CalcJob, parser, work chain or function imports it."""
     import pathlib
     import re
 
@@ -70,7 +67,6 @@ def test_no_production_module_imports_the_testing_helpers():
         str(path.relative_to(root))
         for path in root.rglob('*.py')
         if path.name != 'testing.py'
-        and path.parts[len(root.parts)] != 'parsers'
         and re.search(r'lammps\.testing|lammps import testing', path.read_text())
     ]
     assert offenders == [], offenders

@@ -19,8 +19,8 @@ BAR_TO_GPA = 1e-4
 
 
 def lammps_frame_rotation(cell) -> np.ndarray:
-    """The rotation R with x_lammps = x R for the input cell (see :func:`aiida_mscale.lammps.testing.lammps_cell`)."""
-    from aiida_mscale.lammps.testing import lammps_cell
+    """The rotation R with x_lammps = x R for the input cell (see :func:`aiida_mscale.lammps.data_file.lammps_cell`)."""
+    from aiida_mscale.lammps.data_file import lammps_cell
 
     return lammps_cell(np.asarray(cell, dtype=float))[1]
 
