@@ -113,7 +113,7 @@ def test_rate_capability_is_monotone_and_equals_the_solver_tables(electrode_run)
         assert np.array_equal(capacity, np.asarray(written['capacity'])[order])
         print(f'\n{output}: {dict(zip(rates, np.round(capacity, 1)))} mAh/g')
     particle = results['rate_capability'].get_array('capacity')
-    theoretical = 96485.33212 * 2.28e4 * 0.96 / 3.6e6 / 3.6  # mAh/g of the window 0.02 -> 0.98
+    theoretical = 96485.33212331001 * 2.28e4 * 0.96 / 3.6e6 / 3.6  # mAh/g of the window 0.02 -> 0.98, F = e N_A
     assert 0.8 * theoretical < particle[0] <= theoretical * (1 + 1e-12) and particle[-1] < particle[0]
 
 
