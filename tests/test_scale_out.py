@@ -2,9 +2,8 @@
 
 The services are started by the setup code itself (``aiida_mscale.setup.services`` / ``slurm``) in a
 throw-away AiiDA configuration; the ones this module started are stopped at the end, and the test
-database, role, broker user and virtual host are dropped. Where the services cannot run (not root and
-no password-less sudo, Debian packages not installed, a service that does not come up), the tests that
-need them are skipped with that reason. Everything AiiDA runs in subprocesses, so the session's own
+database, role, broker user and virtual host are dropped. `make test` installs the packages first; an
+incomplete install or a service that does not come up fails the tests with the reason. Everything AiiDA runs in subprocesses, so the session's own
 test profile is never switched.
 """
 
@@ -37,7 +36,8 @@ def _last_json(result: subprocess.CompletedProcess, prefix: str):
     return json.loads(lines[-1][len(prefix) :])
 
 
-def _skip_reason() -> str | None:
+def _missing_install() -> str | None:
+    """What the install (`make test` runs `make scale-out-packages`) left undone, or None."""
     from aiida_mscale.setup.services import package_installed
 
     if os.geteuid() != 0:
@@ -104,10 +104,9 @@ for step in steps:  # each on its own: one failure must not leave the services r
 
 @pytest.fixture(scope='module')
 def scale_out(tmp_path_factory):
-    """(environment, profile name) of a PostgreSQL + RabbitMQ profile with the SLURM computers, or a skip."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
+    """(environment, profile name) of a PostgreSQL + RabbitMQ profile with the SLURM computers."""
+    missing = _missing_install()
+    assert missing is None, f'the scale-out install is incomplete: {missing}'
     aiida_path = tmp_path_factory.mktemp('scale_out')
     env = {**os.environ, 'AIIDA_PATH': str(aiida_path), 'PATH': f'{pathlib.Path(PYTHON).parent}:{os.environ["PATH"]}'}
     profile = f'mscale-pg-test-{secrets.token_hex(3)}'
@@ -116,8 +115,7 @@ def scale_out(tmp_path_factory):
     try:
         steps = _last_json(result, 'STEPS ')
         services_down = [f'{n}: {m}' for n, s, m in steps if s in ('missing', 'error') and n.startswith('service ')]
-        if services_down:
-            pytest.skip(f'a scale-out service cannot start here: {"; ".join(services_down)}')
+        assert not services_down, f'a scale-out service did not start: {"; ".join(services_down)}'
         bad = [f'{n}: {m}' for n, s, m in steps if s in ('missing', 'error')]
         assert not bad, bad
         # the generated credentials are in the config (mode 600) and were never printed
