@@ -58,6 +58,7 @@ from aiida_mscale.calculations.functions.active_learning import (
 from aiida_mscale.calculations.mtp_select import MtpSelectCalculation
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
+from aiida_mscale.workflows.codes import load_role_codes
 from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
 from aiida_mscale.workflows.lammps_mtp_base import LammpsMtpBaseWorkChain
 from aiida_mscale.workflows.mtp_select_base import MtpSelectBaseWorkChain
@@ -290,15 +291,7 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         :param options: ``metadata.options`` of every calculation (resources, walltime).
         :raises ValueError: naming a missing or wrong code, or a guest outside the structure or pseudo family.
         """
-        codes = {role: orm.load_code(c) if isinstance(c, str) else c for role, c in (codes or {}).items()}
-        for role, plugin in PLUGINS.items():
-            if role not in codes:
-                raise ValueError(f'`codes` has no `{role}` code (a `{plugin}` code)')
-            if codes[role].default_calc_job_plugin != plugin:
-                raise ValueError(
-                    f'the `{role}` code `{codes[role].full_label}` is for plugin '
-                    f'`{codes[role].default_calc_job_plugin}`, not `{plugin}`'
-                )
+        codes = load_role_codes(codes, PLUGINS)
         symbols = sorted({kind.symbol for kind in structure.kinds})
         if guest not in symbols:
             raise ValueError(f'`guest` {guest!r} is not an element of the structure (it has {symbols})')

@@ -50,6 +50,7 @@ from aiida.engine import ProcessHandlerReport, calcfunction, process_handler
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
 from aiida_mscale.calculations.continuum import ContinuumCalculation
+from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 CONTINUUM_PLUGIN = 'mscale.continuum'
@@ -113,12 +114,7 @@ def restart_parameters(parameters: orm.Dict, changes: orm.Dict) -> orm.Dict:
 def validate_inputs(inputs, _):
     """Refuse a code of another plugin before anything runs."""
     code = inputs.get('continuum', {}).get('code')
-    if code is not None and code.default_calc_job_plugin != CONTINUUM_PLUGIN:
-        return (
-            f'code `{code.full_label}` is for plugin `{code.default_calc_job_plugin}`, '
-            f'but a continuum model needs a `{CONTINUUM_PLUGIN}` code.'
-        )
-    return None
+    return wrong_plugin(code, CONTINUUM_PLUGIN, f'a continuum model needs a `{CONTINUUM_PLUGIN}` code')
 
 
 class ContinuumBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):

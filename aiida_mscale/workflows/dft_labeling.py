@@ -14,6 +14,7 @@ from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 from aiida_mscale.calculations.functions import build_training_set_from_pw, record_failures, relabel_kinds_by_element
 from aiida_mscale.data.training_set import TrainingSetData
 from aiida_mscale.schema import unsafe_strings
+from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.pool import RollingPoolMixin
 
 PW_PLUGIN = 'quantumespresso.pw'
@@ -78,11 +79,9 @@ def validate_inputs(inputs, _):
         return 'no structures given: pass at least one StructureData in `structures`.'
     pw = inputs.get('pw_base', {}).get('pw', {})
     code = pw.get('code')
-    if code is not None and code.default_calc_job_plugin != PW_PLUGIN:
-        return (
-            f'code `{code.full_label}` is for plugin `{code.default_calc_job_plugin}`, '
-            f'but labelling needs a `{PW_PLUGIN}` code (pw.x).'
-        )
+    message = wrong_plugin(code, PW_PLUGIN, f'labelling needs a `{PW_PLUGIN}` code (pw.x)')
+    if message:
+        return message
     parameters = pw.get('parameters')
     if parameters is not None:
         # aiida-quantumespresso writes these strings into Fortran namelists between quotes: a quote or newline

@@ -24,6 +24,7 @@ from aiida.common import AttributeDict
 from aiida.engine import ProcessHandlerReport, process_handler
 
 from aiida_mscale.calculations.mtp_select import MtpSelectCalculation
+from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 SELECT_PLUGIN = 'mscale.mtp.select'
@@ -32,12 +33,7 @@ SELECT_PLUGIN = 'mscale.mtp.select'
 def validate_inputs(inputs, _):
     """Refuse a code of another plugin before anything runs."""
     code = inputs.get('mtp', {}).get('code')
-    if code is not None and code.default_calc_job_plugin != SELECT_PLUGIN:
-        return (
-            f'code `{code.full_label}` is for plugin `{code.default_calc_job_plugin}`, '
-            f'but MaxVol selection needs a `{SELECT_PLUGIN}` code.'
-        )
-    return None
+    return wrong_plugin(code, SELECT_PLUGIN, f'MaxVol selection needs a `{SELECT_PLUGIN}` code')
 
 
 class MtpSelectBaseWorkChain(MscaleRestartWorkChain):

@@ -24,6 +24,7 @@ from aiida.engine import ProcessHandlerReport, process_handler
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from aiida_mscale.calculations.mtp_train import MtpTrainCalculation
+from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 TRAIN_PLUGIN = 'mscale.mtp.train'
@@ -32,12 +33,7 @@ TRAIN_PLUGIN = 'mscale.mtp.train'
 def validate_inputs(inputs, _):
     """Refuse a code of another plugin before anything runs."""
     code = inputs.get('mtp', {}).get('code')
-    if code is not None and code.default_calc_job_plugin != TRAIN_PLUGIN:
-        return (
-            f'code `{code.full_label}` is for plugin `{code.default_calc_job_plugin}`, '
-            f'but MTP training needs a `{TRAIN_PLUGIN}` code.'
-        )
-    return None
+    return wrong_plugin(code, TRAIN_PLUGIN, f'MTP training needs a `{TRAIN_PLUGIN}` code')
 
 
 class MtpTrainBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):

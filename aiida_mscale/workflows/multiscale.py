@@ -55,6 +55,7 @@ from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.schema import validate_parameters
 from aiida_mscale.workflows.active_learning import ActiveLearningWorkChain
 from aiida_mscale.workflows.active_learning import validate_inputs as validate_active_learning
+from aiida_mscale.workflows.codes import load_role_codes
 from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
 from aiida_mscale.workflows.electrode import ElectrodeWorkChain
 from aiida_mscale.workflows.md_production import MdProductionParameters, MdProductionWorkChain
@@ -301,18 +302,10 @@ class MultiscaleWorkChain(ProtocolMixin, WorkChain):
         from ase.build import bulk
 
         inputs = cls.get_protocol_inputs(protocol, overrides)
-        codes = {role: orm.load_code(c) if isinstance(c, str) else c for role, c in (codes or {}).items()}
         needed = {'lammps', 'continuum'} | ({'pw', 'mtp_train', 'mtp_select'} if potential is None else set())
         if ocv is None and guest_reference_energy is None:
             needed.add('pw')
-        for role in sorted(needed):
-            if role not in codes:
-                raise ValueError(f'`codes` has no `{role}` code (a `{CODE_PLUGINS[role]}` code)')
-            if codes[role].default_calc_job_plugin != CODE_PLUGINS[role]:
-                raise ValueError(
-                    f'the `{role}` code `{codes[role].full_label}` is for plugin '
-                    f'`{codes[role].default_calc_job_plugin}`, not `{CODE_PLUGINS[role]}`'
-                )
+        codes = load_role_codes(codes, CODE_PLUGINS, needed)
         builder = cls.get_builder()
         builder.structure = structure
         builder.guest = orm.Str(guest)

@@ -27,6 +27,7 @@ from aiida.common import AttributeDict
 from aiida.engine import ProcessHandlerReport, process_handler
 
 from aiida_mscale.calculations.pseudo_generation import PseudoGenerationCalculation
+from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 GENERATE_PLUGIN = 'mscale.pseudo.generate'
@@ -35,12 +36,7 @@ GENERATE_PLUGIN = 'mscale.pseudo.generate'
 def validate_inputs(inputs, _):
     """Refuse a code of another plugin before anything runs."""
     code = inputs.get('generate', {}).get('code')
-    if code is not None and code.default_calc_job_plugin != GENERATE_PLUGIN:
-        return (
-            f'code `{code.full_label}` is for plugin `{code.default_calc_job_plugin}`, '
-            f'but PAW generation needs a `{GENERATE_PLUGIN}` code (ld1.x).'
-        )
-    return None
+    return wrong_plugin(code, GENERATE_PLUGIN, f'PAW generation needs a `{GENERATE_PLUGIN}` code (ld1.x)')
 
 
 class PseudoGenerationBaseWorkChain(MscaleRestartWorkChain):
