@@ -5,10 +5,6 @@ the transport stage (no Li hop in 3 ps: D < 0 at 700-1000 K) or at the hull (pym
 the Li_xO entries, x = 0 being pure O); see docs/multiscale.md.
 """
 
-import pathlib
-
-SCRIPT = pathlib.Path(__file__).parent / 'scripts' / 'multiscale_chain_daemon.py'
-KB_EV = 8.617333262e-5  # eV/K (CODATA 2018), written out: the code under test takes it from scipy.constants
 OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 900}
 CELL = {
     'particle': {'radius': 1e-6, 'c_max': 5.0e4, 'density': 2.0},

@@ -3,8 +3,8 @@
 The services are started by the setup code itself (``aiida_mscale.setup.services`` / ``slurm``) in a
 throw-away AiiDA configuration; the ones this module started are stopped at the end, and the test
 database, role, broker user and virtual host are dropped. `make test` installs the packages first; an
-incomplete install or a service that does not come up fails the tests with the reason. Everything AiiDA runs in subprocesses, so the session's own
-test profile is never switched.
+incomplete install or a service that does not come up fails the tests with the reason. Everything AiiDA
+runs in subprocesses, so the session's own test profile is never switched.
 """
 
 import json
