@@ -66,8 +66,7 @@ def test_no_production_module_imports_the_testing_helpers():
     offenders = [
         str(path.relative_to(root))
         for path in root.rglob('*.py')
-        if path.name != 'testing.py'
-        and re.search(r'lammps\.testing|lammps import testing', path.read_text())
+        if path.name != 'testing.py' and re.search(r'lammps\.testing|lammps import testing', path.read_text())
     ]
     assert offenders == [], offenders
 
