@@ -342,6 +342,14 @@ def calc_inputs(unit_code, trained_potential, li_structure, li_training_set, li_
             }
         if entry_point == 'mscale.pseudo.generate':
             return {**base, 'element': orm.Str('Li'), 'functional': orm.Str('PBEsol')}
+        if entry_point == 'mscale.transport.analysis':
+            return {
+                **base,
+                'trajectories': {'hot': na_cl_trajectory(1), 'cold': na_cl_trajectory(2)},
+                'analysis': orm.Str('modes'),
+                'mobile_species': orm.Str('Na'),
+                'parameters': orm.Dict(TRANSPORT_PARAMETERS),
+            }
         raise ValueError(entry_point)
 
     return _inputs
@@ -349,3 +357,31 @@ def calc_inputs(unit_code, trained_potential, li_structure, li_training_set, li_
 
 #: A 1 x 1 MaxVol active set (layout ``moment``) for the extrapolation inputs: only its text is written.
 ACTIVE_SET_TEXT = 'MTP_ACTIVE_SET 1\nlayout moment\nsize 1\ninverse\n1.0\n'
+
+
+#: settings of the stored ``mscale.transport.analysis`` run (small: 2 x 18 Na x 2 windows of 10 frames)
+TRANSPORT_PARAMETERS = {
+    'descriptor_window': 10,
+    'descriptor_frame_stride': 5,
+    'max_modes': 2,
+    'importance_splits': 2,
+    'importance_estimators': 10,
+    'importance_repeats': 1,
+}
+
+
+def na_cl_trajectory(seed: int, n_frames: int = 20):
+    """A TrajectoryData of 27 Cl on a simple-cubic lattice (a = 3 A), 9 Na rattling on sites and 9 Na random-walking,
+    ``n_frames`` 0.2 ps apart (seeded)."""
+    from aiida import orm
+
+    rng = np.random.default_rng(seed)
+    a, n = 3.0, 3
+    host = np.array([[i, j, k] for i in range(n) for j in range(n) for k in range(n)], dtype=float) * a
+    trapped = host[:9] + a / 2 + rng.normal(0, 0.1, (n_frames, 9, 3))
+    walkers = np.cumsum(rng.normal(0, 0.4, (n_frames, 9, 3)), axis=0) + rng.uniform(0, n * a, (1, 9, 3))
+    frames = np.round(np.concatenate([np.broadcast_to(host, (n_frames, 27, 3)), trapped, walkers], axis=1), 6)
+    node = orm.TrajectoryData()
+    cells = np.tile(np.eye(3) * n * a, (n_frames, 1, 1))
+    node.set_trajectory(['Cl'] * 27 + ['Na'] * 18, frames, cells=cells, times=np.arange(n_frames) * 0.2)
+    return node

@@ -17,6 +17,7 @@ CASES = [
     ('mscale.mtp.select', 'default', ['input.json']),
     ('mscale.continuum', 'default', ['input.json']),
     ('mscale.pseudo.generate', 'default', ['ld1_1.in', 'ld1_2.in', 'ld1_bessel.in']),
+    ('mscale.transport.analysis', 'default', ['input.json']),
 ]
 
 

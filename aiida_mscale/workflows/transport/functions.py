@@ -7,11 +7,11 @@ analysis' own message, so the work chain can pass it on instead of excepting.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
+
+from aiida_mscale.analysis.pooled import jsonable
 
 from .reader import read_trajectory
 from .settings import merge_parameters, species_list
@@ -28,23 +28,6 @@ __all__ = [
 
 #: exit status of a calcfunction whose analysis refused its input
 EXIT_STATUS_REFUSED = 310
-
-
-def jsonable(value):
-    """Numpy scalars/arrays -> Python numbers/lists, recursively; non-finite floats -> None (JSON has no inf)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer, int)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 
 def _refused(what: str, exception: Exception) -> ExitCode:
@@ -231,178 +214,62 @@ def arrhenius(mobile_species: orm.Str, parameters: orm.Dict, **diffusivities):
 
 
 # ---------------------------------------------------------------------------------- modes and importance
+def _array_data(arrays: dict, attributes: dict) -> orm.ArrayData:
+    """An ArrayData of the named ``arrays`` with ``attributes`` (what the script's parser makes of the same)."""
+    node = orm.ArrayData()
+    for name, values in arrays.items():
+        node.set_array(name, np.asarray(values))
+    for key, value in attributes.items():
+        node.base.attributes.set(key, value)
+    return node
+
+
+def read_trajectories(trajectories: dict, timestep=None) -> dict:
+    """label -> :class:`~.reader.TrajectoryArrays` of every trajectory node (``timestep``: an optional Float)."""
+    return {label: read_trajectory(node, _timestep(timestep)) for label, node in trajectories.items()}
+
+
 @calcfunction
 def diffusion_modes_and_importance(mobile_species: orm.Str, parameters: orm.Dict, timestep=None, **trajectories):
     """Per-ion descriptors over sliding windows (pooled over the trajectories), diffusion modes (Gaussian-mixture
     components merged by Bhattacharyya distance and by the ions' switching between them; labels, centroids,
     populations) and random-forest importance of the descriptors for the mobility
-    (cross-validated R^2, permutation importance with its standard error, ranking)."""
-    from aiida_mscale.analysis.descriptors import ion_descriptors
-    from aiida_mscale.analysis.importance import mobility_importance
-    from aiida_mscale.analysis.modes import diffusion_modes
+    (cross-validated R^2, permutation importance with its standard error, ranking).
+
+    In-process twin of ``TransportAnalysisCalculation`` with ``analysis = 'modes'``: both call
+    :func:`aiida_mscale.analysis.pooled.modes_and_importance`."""
+    from aiida_mscale.analysis.pooled import modes_and_importance
 
     try:
         p = merge_parameters(parameters.get_dict())
         symbol = species_list(mobile_species.value)[0]
         labels = p['descriptor_trajectories'] or sorted(trajectories)
         missing = sorted(set(labels) - set(trajectories))
-        if missing:
-            known = sorted(trajectories)
-            raise ValueError(f'`descriptor_trajectories` {missing} are not among the trajectories {known}')
-        blocks, names, cutoffs = [], None, {}
-        for k, label in enumerate(labels):
-            data = read_trajectory(trajectories[label], _timestep(timestep))
-            if p['descriptor_frames'] is not None:
-                cut = slice(*p['descriptor_frames'])
-                data.positions, data.cells, data.times = data.positions[cut], data.cells[cut], data.times[cut]
-            d = ion_descriptors(
-                data.positions,
-                data.cells,
-                data.times,
-                data.species,
-                symbol,
-                window=int(p['descriptor_window']),
-                stride=p['descriptor_stride'],
-                frame_stride=int(p['descriptor_frame_stride']),
-                cutoffs=p['descriptor_cutoffs'],
-                wrapped=not data.unwrapped,
+        if missing:  # before reading any positions
+            raise ValueError(
+                f'`descriptor_trajectories` {missing} are not among the trajectories {sorted(trajectories)}'
             )
-            if names is not None and d['names'] != names:
-                raise ValueError(f'trajectory `{label}` gives descriptors {d["names"]}, the others {names}')
-            names = d['names']
-            cutoffs[label] = d['cutoffs']
-            n_atoms = len(data.species)
-            blocks.append((d['X'], d['mobility'], d['ion'], d['window_start'], np.full(len(d['ion']), k), n_atoms))
-        X = np.concatenate([b[0] for b in blocks])
-        mobility = np.concatenate([b[1] for b in blocks])
-        ion = np.concatenate([b[2] for b in blocks])
-        start = np.concatenate([b[3] for b in blocks])
-        source = np.concatenate([b[4] for b in blocks])
-        groups = source * max(b[5] for b in blocks) + ion  # one group per ion per trajectory: no leakage
-        modes = diffusion_modes(
-            X,
-            names,
-            mobility,
-            max_modes=int(p['max_modes']),
-            seed=int(p['seed']),
-            cluster_on=p['cluster_on'],
-            ion=groups,
-            window_start=start,
-            window=int(p['descriptor_window']),
-        )
-        importance = mobility_importance(
-            X,
-            mobility,
-            names,
-            groups=groups,
-            n_splits=int(p['importance_splits']),
-            n_estimators=int(p['importance_estimators']),
-            n_repeats=int(p['importance_repeats']),
-            seed=int(p['seed']),
-        )
+        data = read_trajectories({label: trajectories[label] for label in labels}, timestep)
+        summary, arrays, attributes = modes_and_importance(data, symbol, p)
     except ValueError as exception:
         return _refused('diffusion modes and importance', exception)
-    summary = {
-        'species': symbol,
-        'trajectories': list(labels),
-        'descriptors': list(names),
-        'n_samples': int(X.shape[0]),
-        'cutoffs': cutoffs,
-        'n_modes': modes['n_modes'],
-        'n_components': modes['n_components'],
-        'bic': {str(k): v for k, v in modes['bic'].items()},
-        'merge_history': modes['merge_history'],
-        'used_descriptors': modes['used_descriptors'],
-        'modes': modes['modes'],
-        'r2_cv': importance['r2_cv'],
-        'r2_cv_std': importance['r2_cv_std'],
-        'r2_folds': importance['r2_folds'],
-        'importance': importance['importance'],
-        'importance_err': importance['importance_err'],
-        'ranking': importance['ranking'],
-    }
-    arrays = orm.ArrayData()
-    arrays.set_array('X', X)
-    arrays.set_array('mobility', mobility)
-    arrays.set_array('mode', np.asarray(modes['labels'], dtype=int))
-    arrays.set_array('embedding', np.asarray(modes['embedding'], dtype=float))
-    arrays.set_array('ion', ion.astype(int))
-    arrays.set_array('window_start', start.astype(int))
-    arrays.set_array('trajectory_index', source.astype(int))
-    arrays.set_array('importance', np.array([importance['importance'][n] for n in names]))
-    arrays.set_array('importance_err', np.array([importance['importance_err'][n] for n in names]))
-    arrays.base.attributes.set('descriptors', list(names))
-    arrays.base.attributes.set('trajectories', list(labels))
-    arrays.base.attributes.set('mode_labels', [m['label'] for m in modes['modes']])
-    return {'result': orm.Dict(jsonable(summary)), 'arrays': arrays}
+    return {'result': orm.Dict(summary), 'arrays': _array_data(arrays, attributes)}
 
 
 # ---------------------------------------------------------------------------------- environments
-def _wrapped(data):
-    h = data.cells
-    frac = np.einsum('fai,fij->faj', data.positions, np.linalg.inv(h))
-    return np.einsum('fai,fij->faj', frac - np.floor(frac), h)
-
-
 @calcfunction
 def environment_classes(parameters: orm.Dict, timestep=None, **trajectories):
     """Local-environment classes (Steinhardt q4/q6, coordination, bond angles; Gaussian mixture, BIC) learned
     on one trajectory, a classifier that labels every trajectory with the same classes, and the fraction of
-    each class per frame."""
-    from aiida_mscale.analysis.environments import (
-        DESCRIPTOR_NAMES,
-        auto_cutoff,
-        class_fractions,
-        fit_environment_classes,
-        local_environment_descriptors,
-    )
+    each class per frame.
+
+    In-process twin of ``TransportAnalysisCalculation`` with ``analysis = 'environments'``: both call
+    :func:`aiida_mscale.analysis.pooled.environment_classes`."""
+    from aiida_mscale.analysis.pooled import environment_classes as classify
 
     try:
         p = merge_parameters(parameters.get_dict())
-        train = p['environment_train'] or sorted(trajectories)[0]
-        if train not in trajectories:
-            raise ValueError(f'`environment_train` {train!r} is not among the trajectories {sorted(trajectories)}')
-        select = p['environment_species']
-        data = {label: read_trajectory(node, _timestep(timestep)) for label, node in trajectories.items()}
-        positions = {label: _wrapped(d) for label, d in data.items()}
-        n_train = len(data[train].times)
-        frames = np.unique(np.linspace(0, n_train - 1, int(p['environment_train_frames'])).astype(int))
-        cutoff = p['environment_cutoff']
-        if cutoff is None:
-            cutoff = auto_cutoff(positions[train], data[train].cells, frames=frames)
-        X = np.concatenate(
-            [
-                local_environment_descriptors(
-                    positions[train][f], data[train].cells[f], cutoff, data[train].species, select
-                )
-                for f in frames
-            ]
-        )
-        model = fit_environment_classes(X, cutoff, max_classes=int(p['max_classes']), seed=int(p['seed']))
-        fractions, times = {}, {}
-        for label in sorted(data):
-            ids = np.arange(0, len(data[label].times), int(p['environment_frame_stride']))
-            fractions[label] = class_fractions(
-                positions[label], data[label].cells, model, data[label].species, select, frames=ids
-            )
-            times[label] = data[label].times[ids]
+        summary, arrays, attributes = classify(read_trajectories(trajectories, timestep), p)
     except ValueError as exception:
         return _refused('environment classes', exception)
-    summary = {
-        'train': train,
-        'train_frames': frames,
-        'cutoff': float(cutoff),
-        'species': select,
-        'n_classes': model.n_classes,
-        'bic': {str(k): v for k, v in model.bic.items()},
-        'descriptors': list(DESCRIPTOR_NAMES),
-        'centroids': [dict(zip(DESCRIPTOR_NAMES, c)) for c in model.centroids],
-        'mean_fractions': {label: fr.mean(axis=0) for label, fr in fractions.items()},
-    }
-    arrays = orm.ArrayData()
-    for label in fractions:
-        arrays.set_array(f'times_{label}', times[label])
-        arrays.set_array(f'fractions_{label}', fractions[label])
-    arrays.base.attributes.set('labels', sorted(fractions))
-    arrays.base.attributes.set('n_classes', model.n_classes)
-    return {'result': orm.Dict(jsonable(summary)), 'fractions': arrays}
+    return {'result': orm.Dict(summary), 'fractions': _array_data(arrays, attributes)}

@@ -1,23 +1,40 @@
 """``TransportAnalysisWorkChain``: D(T), Arrhenius verdict, diffusion modes, importance and environment classes
-of a set of MD trajectories, every number a calcfunction output linked to the trajectories and the settings."""
+of a set of MD trajectories, every number the output of a process linked to the trajectories and the settings.
+
+The light analyses (MSD -> D, Arrhenius fits) are calcfunctions. The heavy ones (per-ion descriptors, Gaussian
+mixtures, random forests, environment classes) run as ``TransportAnalysisCalculation`` jobs, each inside a
+``TransportAnalysisBaseWorkChain``, when the ``heavy`` inputs (a ``mscale.transport.analysis`` code and its options)
+are given; without them they run as calcfunctions in the worker (a laptop, a test). Both paths call the same
+functions of :mod:`aiida_mscale.analysis.pooled` on the same arrays and give the same numbers.
+"""
 
 from __future__ import annotations
 
 import pathlib
 
 from aiida import orm
-from aiida.engine import WorkChain
+from aiida.common import AttributeDict
+from aiida.engine import ToContext, WorkChain
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
+from .base import TransportAnalysisBaseWorkChain
 from .functions import arrhenius, diffusion_modes_and_importance, diffusivity, environment_classes
 from .reader import creator_parameters, trajectory_metadata
 from .settings import merge_parameters, species_list
 
+#: inputs of ``TransportAnalysisCalculation`` that the work chain fills in itself
+HEAVY_DATA_INPUTS = ('trajectories', 'analysis', 'mobile_species', 'parameters', 'timestep')
+#: heavy analysis -> (calcfunction output names, work chain output names, exit code)
+HEAVY = {
+    'modes': (('result', 'arrays'), ('modes', 'modes_arrays'), 'ERROR_MODES'),
+    'environments': (('result', 'fractions'), ('environments', 'environment_fractions'), 'ERROR_ENVIRONMENTS'),
+}
+
 
 def _is_trajectory(node) -> bool:
-    from aiida_lammps.data.trajectory import LammpsTrajectory
+    from aiida_mscale.data.lammps_trajectory import LammpsTrajectoryData
 
-    return isinstance(node, (LammpsTrajectory, orm.TrajectoryData))
+    return isinstance(node, (LammpsTrajectoryData, orm.TrajectoryData))
 
 
 def resolve_temperature(label: str, node, temperatures: dict) -> float:
@@ -39,10 +56,10 @@ def validate_inputs(inputs, _):
 
     trajectories = inputs.get('trajectories', {})
     if not trajectories:
-        return 'no trajectories given: pass at least one LammpsTrajectory or TrajectoryData in `trajectories`.'
+        return 'no trajectories given: pass at least one LammpsTrajectoryData or TrajectoryData in `trajectories`.'
     for label, node in trajectories.items():
         if not _is_trajectory(node):
-            return f'trajectory `{label}` is a {node.__class__.__name__}, not a LammpsTrajectory or TrajectoryData.'
+            return f'trajectory `{label}` is a {node.__class__.__name__}, not a LammpsTrajectoryData or TrajectoryData.'
     try:
         p = merge_parameters(inputs['parameters'].get_dict() if 'parameters' in inputs else {})
         symbols = species_list(inputs['mobile_species'].value)
@@ -95,13 +112,14 @@ def validate_inputs(inputs, _):
 
 
 class TransportAnalysisWorkChain(ProtocolMixin, WorkChain):
-    """Transport and structure analysis of MD trajectories (``LammpsTrajectory`` or ``TrajectoryData``).
+    """Transport and structure analysis of MD trajectories (``LammpsTrajectoryData`` or ``TrajectoryData``).
 
-    Steps, each a calcfunction of :mod:`aiida_mscale.workflows.transport.functions` (chosen by
-    ``parameters.analyses``): per-trajectory tracer/collective D with 1-sigma, Haven ratio and conductivity;
-    Arrhenius / two-regime / VTF over the temperatures; per-ion descriptors -> diffusion modes and supervised
-    importance; local-environment classes and their fractions per frame. Input the analysis refuses ends the
-    work chain with a 4xx exit code carrying the analysis' message.
+    Steps (chosen by ``parameters.analyses``): per-trajectory tracer/collective D with 1-sigma, Haven ratio and
+    conductivity; Arrhenius / two-regime / VTF over the temperatures (calcfunctions of
+    :mod:`aiida_mscale.workflows.transport.functions`); per-ion descriptors -> diffusion modes and supervised
+    importance; local-environment classes and their fractions per frame (``TransportAnalysisBaseWorkChain`` jobs
+    when ``heavy`` is given, else the calcfunctions of the same names). Input the analysis refuses ends the work
+    chain with a 4xx exit code carrying the analysis' message.
     """
 
     @classmethod
@@ -111,7 +129,7 @@ class TransportAnalysisWorkChain(ProtocolMixin, WorkChain):
             'trajectories',
             valid_type=orm.Data,
             dynamic=True,
-            help='The trajectories (LammpsTrajectory or TrajectoryData), keyed by a label (a valid link label).',
+            help='The trajectories (LammpsTrajectoryData or TrajectoryData), keyed by a label (a valid link label).',
         )
         spec.input_namespace(
             'temperatures',
@@ -135,13 +153,25 @@ class TransportAnalysisWorkChain(ProtocolMixin, WorkChain):
             help='Analysis settings (fit window, n_blocks, charge, descriptor window/stride, analyses to run...): '
             'see aiida_mscale.workflows.transport.settings.DEFAULTS.',
         )
+        spec.expose_inputs(
+            TransportAnalysisBaseWorkChain,
+            namespace='heavy',
+            exclude=tuple(f'analysis.{name}' for name in HEAVY_DATA_INPUTS),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'Code and options of the heavy analyses (modes, environments): each then runs as a '
+                "`TransportAnalysisCalculation` (in a restart work chain) on the code's computer. Without them they "
+                'run as calcfunctions in the worker.',
+            },
+        )
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
             cls.run_diffusivity,
             cls.run_arrhenius,
-            cls.run_modes,
-            cls.run_environments,
+            cls.run_heavy,
+            cls.inspect_heavy,
             cls.results,
         )
         spec.output_namespace('diffusivity', valid_type=orm.Dict, dynamic=True, help='D, H_R, sigma per trajectory.')
@@ -176,7 +206,7 @@ class TransportAnalysisWorkChain(ProtocolMixin, WorkChain):
     ):
         """Return a builder for the analysis of ``trajectories`` with a protocol.
 
-        :param trajectories: dict label -> LammpsTrajectory/TrajectoryData (or a list: ``traj_000``, ...).
+        :param trajectories: dict label -> LammpsTrajectoryData/TrajectoryData (or a list: ``traj_000``, ...).
         :param mobile_species: e.g. ``'Li'``.
         :param temperatures: dict label -> K (float or Float); default: read from the creator calculations.
         :param timestep: MD timestep [ps] if not derivable from the trajectories.
@@ -271,44 +301,68 @@ class TransportAnalysisWorkChain(ProtocolMixin, WorkChain):
             )
         return None
 
-    def run_modes(self):
-        """Per-ion descriptors -> diffusion modes and descriptor importance."""
-        if 'modes' not in self.ctx.analyses:
-            return None
-        outputs, calc = diffusion_modes_and_importance.run_get_node(
-            self.inputs.mobile_species,
-            self.inputs.parameters,
-            **self._optional(),
-            **self.inputs.trajectories,
-            metadata={'call_link_label': 'diffusion_modes_and_importance'},
-        )
-        if not calc.is_finished_ok:
-            return self.exit_codes.ERROR_MODES.format(message=self._message(calc))
-        self.out('modes', outputs['result'])
-        self.out('modes_arrays', outputs['arrays'])
-        result = outputs['result']
-        modes = ', '.join(f'{m["label"]} {m["population"]:.2f}' for m in result['modes'])
-        self.report(
-            f'{result["n_modes"]} modes ({modes}); importance R^2_cv = {result["r2_cv"]:.2f}, '
-            f'top descriptors {result["ranking"][:3]}'
-        )
-        return None
+    def run_heavy(self):
+        """Per-ion descriptors -> diffusion modes and importance; environment classes: as jobs, or calcfunctions."""
+        self.ctx.heavy = {}
+        running = {}
+        for analysis in HEAVY:
+            if analysis not in self.ctx.analyses:
+                continue
+            if 'heavy' in self.inputs:
+                inputs = AttributeDict(self.exposed_inputs(TransportAnalysisBaseWorkChain, 'heavy'))
+                inputs.analysis = {
+                    **inputs.get('analysis', {}),
+                    'trajectories': dict(self.inputs.trajectories),
+                    'analysis': orm.Str(analysis),
+                    'parameters': self.inputs.parameters,
+                    **self._optional(),
+                }
+                if analysis == 'modes':
+                    inputs.analysis['mobile_species'] = self.inputs.mobile_species
+                inputs.metadata = {'call_link_label': f'{analysis}_job'}
+                running[analysis] = self.submit(TransportAnalysisBaseWorkChain, **inputs)
+                self.report(f'launched TransportAnalysisBaseWorkChain<{running[analysis].pk}> ({analysis})')
+                continue
+            if analysis == 'modes':
+                outputs, node = diffusion_modes_and_importance.run_get_node(
+                    self.inputs.mobile_species,
+                    self.inputs.parameters,
+                    **self._optional(),
+                    **self.inputs.trajectories,
+                    metadata={'call_link_label': 'diffusion_modes_and_importance'},
+                )
+            else:
+                outputs, node = environment_classes.run_get_node(
+                    self.inputs.parameters,
+                    **self._optional(),
+                    **self.inputs.trajectories,
+                    metadata={'call_link_label': 'environment_classes'},
+                )
+            self.ctx.heavy[analysis] = node
+        return ToContext(**{f'heavy_{analysis}': node for analysis, node in running.items()})
 
-    def run_environments(self):
-        """Local-environment classes and their fractions per frame."""
-        if 'environments' not in self.ctx.analyses:
-            return None
-        outputs, calc = environment_classes.run_get_node(
-            self.inputs.parameters,
-            **self._optional(),
-            **self.inputs.trajectories,
-            metadata={'call_link_label': 'environment_classes'},
-        )
-        if not calc.is_finished_ok:
-            return self.exit_codes.ERROR_ENVIRONMENTS.format(message=self._message(calc))
-        self.out('environments', outputs['result'])
-        self.out('environment_fractions', outputs['fractions'])
-        self.report(f'{outputs["result"]["n_classes"]} environment classes, trained on `{outputs["result"]["train"]}`')
+    def inspect_heavy(self):
+        """Attach the outputs of the heavy analyses, or stop with the first one that failed."""
+        for analysis, (names, outputs, exit_code) in HEAVY.items():
+            if analysis not in self.ctx.analyses:
+                continue
+            node = self.ctx.heavy.get(analysis) or self.ctx[f'heavy_{analysis}']
+            if not node.is_finished_ok:
+                return self.exit_codes[exit_code].format(message=self._message(node))
+            if isinstance(node, orm.CalcFunctionNode):
+                result, arrays = (node.outputs[name] for name in names)
+            else:
+                result, arrays = node.outputs.result, node.outputs.arrays
+            self.out(outputs[0], result)
+            self.out(outputs[1], arrays)
+            if analysis == 'modes':
+                modes = ', '.join(f'{m["label"]} {m["population"]:.2f}' for m in result['modes'])
+                self.report(
+                    f'{result["n_modes"]} modes ({modes}); importance R^2_cv = {result["r2_cv"]:.2f}, '
+                    f'top descriptors {result["ranking"][:3]}'
+                )
+            else:
+                self.report(f'{result["n_classes"]} environment classes, trained on `{result["train"]}`')
         return None
 
     def results(self):

@@ -1,0 +1,73 @@
+"""``TransportAnalysisCalculation`` without running it: the files it writes and its parser on stored outputs.
+
+The stored outputs (``tests/fixtures/mscale.transport.analysis/``) are those of ``mscale-transport-analysis`` run on
+the files this CalcJob wrote for ``calc_inputs('mscale.transport.analysis')``; see ``tests/fixtures/README.md``.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+ENTRY_POINT = 'mscale.transport.analysis'
+FIXTURES = pathlib.Path(__file__).parent.parent / 'fixtures' / ENTRY_POINT
+
+
+def exit_code(name):
+    from aiida.plugins import CalculationFactory
+
+    return CalculationFactory(ENTRY_POINT).exit_codes[name].status
+
+
+def test_trajectory_files_hold_the_arrays_of_the_nodes(generate_calc_job, calc_inputs):
+    """One ``trajectory_NNN.npz`` per label (sorted), byte-exact arrays of the nodes; labels only in input.json."""
+    from aiida_mscale.analysis.pooled import load_trajectory
+
+    inputs = calc_inputs(ENTRY_POINT)
+    folder, _ = generate_calc_job(ENTRY_POINT, inputs)
+    script_input = json.loads((folder / 'input.json').read_text())
+    assert script_input['trajectories'] == {'cold': 'trajectory_000.npz', 'hot': 'trajectory_001.npz'}
+    assert script_input['mobile_species'] == ['Na']
+    for label, filename in script_input['trajectories'].items():
+        node = inputs['trajectories'][label]
+        data = load_trajectory(folder / filename)
+        np.testing.assert_array_equal(data.positions, node.get_positions())
+        np.testing.assert_array_equal(data.cells, node.get_cells())
+        np.testing.assert_array_equal(data.times, node.get_array('times'))
+        assert data.species == list(node.symbols) and data.unwrapped is False
+
+
+def test_ok(parse, calc_inputs):
+    outputs, status, message = parse(ENTRY_POINT, 'ok', calc_inputs(ENTRY_POINT))
+    assert status == 0, message
+    stored = json.loads((FIXTURES / 'ok' / 'result.json').read_text())
+    assert outputs['result'].get_dict() == stored['result']
+    arrays = outputs['arrays']
+    with np.load(FIXTURES / 'ok' / 'arrays.npz') as npz:
+        assert sorted(arrays.get_arraynames()) == sorted(npz.files)
+        for name in npz.files:
+            np.testing.assert_array_equal(arrays.get_array(name), npz[name])
+    assert arrays.base.attributes.get('descriptors') == stored['result']['descriptors']
+    assert arrays.base.attributes.get('mode_labels') == [m['label'] for m in stored['result']['modes']]
+    # 2 trajectories x 18 Na x 2 windows of 10 frames
+    assert arrays.get_array('X').shape == (72, len(stored['result']['descriptors']))
+
+
+@pytest.mark.parametrize(
+    'case, exit_status, name, text',
+    [
+        ('missing_output', None, 'ERROR_MISSING_OUTPUT_FILES', 'result.json, arrays.npz'),
+        ('refused', None, 'ERROR_ANALYSIS_REFUSED', "species ['Kr'] absent from the trajectory"),
+        ('result_garbled', None, 'ERROR_UNREADABLE_OUTPUT', 'JSONDecodeError'),
+        ('arrays_garbled', None, 'ERROR_UNREADABLE_OUTPUT', 'BadZipFile'),
+        # the scheduler reported the walltime: its exit code, not the missing or half-written output it caused
+        ('missing_output', 120, 'ERROR_SCHEDULER_OUT_OF_WALLTIME', 'walltime'),
+        ('arrays_garbled', 120, 'ERROR_SCHEDULER_OUT_OF_WALLTIME', 'walltime'),
+    ],
+)
+def test_errors(parse, calc_inputs, case, exit_status, name, text):
+    outputs, status, message = parse(ENTRY_POINT, case, calc_inputs(ENTRY_POINT), exit_status=exit_status)
+    assert status == exit_code(name), message
+    assert text in message
+    assert not outputs
