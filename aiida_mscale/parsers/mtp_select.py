@@ -39,19 +39,29 @@ def read_active_set_header(text: str) -> dict:
 
 
 class MtpSelectParser(Parser):
-    """Read the grades, the selection and the active set; attach the active set to a copy of the potential."""
+    """Read the grades, the selection and the active set; attach the active set to a copy of the potential.
+
+    A run the scheduler cut (it reported the walltime, exit status 120 set on the node before parsing) keeps that
+    recoverable exit code when its output is missing or half-written: the walltime, not the script, is the cause,
+    and ``MtpSelectBaseWorkChain`` reruns it with a longer walltime (as aiida-quantumespresso's parsers keep the
+    scheduler's exit code).
+    """
 
     def parse(self, **kwargs):
+        walltime = self.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME
+        scheduler_cut = self.node.exit_status == walltime.status
         retrieved = self.retrieved
         names = retrieved.base.repository.list_object_names()
+        missing = [f for f in ('selection.json', 'grades.npz', 'active_set.als') if f not in names]
+        if missing and scheduler_cut:
+            return walltime
         if 'selection.json' not in names:
             message = script_error(retrieved, 'select.err')
             if message:
                 return self.exit_codes.ERROR_SELECTION_FAILED.format(message=message)
             return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename='selection.json')
-        for filename in ('grades.npz', 'active_set.als'):
-            if filename not in names:
-                return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename=filename)
+        if missing:
+            return self.exit_codes.ERROR_MISSING_OUTPUT_FILES.format(filename=missing[0])
 
         names_of_grades = ('max_grades', 'neighborhood_grades', 'numbers_of_atoms', 'duplicate_of', 'selected_indices')
         try:
@@ -60,6 +70,8 @@ class MtpSelectParser(Parser):
                 with np.load(handle) as npz:
                     arrays = {name: npz[name] for name in names_of_grades}
         except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exception:  # JSONDecodeError is a ValueError
+            if scheduler_cut:  # cut by the walltime while writing its outputs
+                return walltime
             # a half-written file: the script died while writing its outputs
             return self.exit_codes.ERROR_SELECTION_FAILED.format(
                 message=f'selection.json or grades.npz is unreadable ({type(exception).__name__}: {exception})'
