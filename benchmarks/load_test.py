@@ -38,6 +38,8 @@ COMPUTER = 'localhost-slurm'
 CODE = 'add-bash'
 #: processes per work chain: the work chain, the multiply calcfunction, the add CalcJob
 PROCESSES_PER_CHAIN = 3
+#: [s] how long `verdi daemon stop` and the worker list wait for the circus controller
+DAEMON_TIMEOUT = 30
 
 
 def verdi(profile: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -51,14 +53,28 @@ def prepare(profile: str) -> None:
     from aiida.common.exceptions import NotExistent
     from aiida.manage.configuration import get_config, load_profile
 
-    from aiida_mscale.setup import bootstrap, slurm
+    from aiida_mscale.setup import bootstrap, services, slurm
 
-    if profile not in get_config(create=True).profile_names:
+    config = get_config(create=True)
+    if profile not in config.profile_names:
         if profile != SQLITE_PROFILE:
             raise SystemExit(f'no profile `{profile}`: run `aiida-mscale setup --storage postgres --scheduler slurm`')
         bootstrap.ensure_profile(profile, set_default=False)
+        # the same load on the same settings: the fail-safe poll of the PostgreSQL profile (services.py)
+        config.set_option('runner.poll.interval', services.RUNNER_POLL_INTERVAL, scope=profile)
+        config.store()
+    # on a loaded machine the circus controller answers `verdi daemon stop` and the worker list after seconds,
+    # not within AiiDA's default 2 s: a stop that times out would leave the daemon running
+    if (config.get_option('daemon.timeout', scope=profile) or 0) < DAEMON_TIMEOUT:
+        config.set_option('daemon.timeout', DAEMON_TIMEOUT, scope=profile)
+        config.store()
     load_profile(profile, allow_switch=True)
-    step = bootstrap.ensure_computer(label=COMPUTER, scheduler_type='core.slurm', description='SLURM on this machine')
+    step = bootstrap.ensure_computer(
+        label=COMPUTER,
+        scheduler_type='core.slurm',
+        minimum_job_poll_interval=slurm.SLURM_JOB_POLL_INTERVAL,
+        description='SLURM on this machine',
+    )
     if step.status == 'error':
         raise SystemExit(str(step))
     if not slurm.slurmctld_up():
@@ -116,6 +132,7 @@ def run_load(profile: str, processes: int, workers: int, faults: bool, timeout: 
     """Submit ``processes`` work chains to the daemon of ``profile`` (``workers`` workers); inject the faults."""
     from aiida import orm
     from aiida.engine import submit
+    from aiida.manage.configuration import get_config
     from aiida.workflows.arithmetic.multiply_add import MultiplyAddWorkChain
 
     from aiida_mscale.setup import slurm
@@ -127,6 +144,7 @@ def run_load(profile: str, processes: int, workers: int, faults: bool, timeout: 
     if started.returncode != 0:
         raise SystemExit(f'`verdi daemon start {workers}` failed: {started.stderr or started.stdout}')
     events = []
+    load: list[float] = []  # 1-min load average of the machine, sampled while waiting
     try:
         wait_for_broker()
         t0 = time.monotonic()
@@ -158,12 +176,15 @@ def run_load(profile: str, processes: int, workers: int, faults: bool, timeout: 
                 slurm.restart_slurmctld()
                 events.append({'fault': 'slurmctld stopped and started', 'finished_before': done})
                 restarted_ctld = True
+            load.append(os.getloadavg()[0])
             if done == processes:
                 break
             time.sleep(2)
         wall = time.monotonic() - t0
     finally:
-        verdi(profile, 'daemon', 'stop')
+        for _ in range(3):  # the controller of a loaded machine may not answer the first time
+            if verdi(profile, 'daemon', 'stop').returncode == 0:
+                break
 
     counts: dict[str, int] = {}
     wrong = []
@@ -178,6 +199,15 @@ def run_load(profile: str, processes: int, workers: int, faults: bool, timeout: 
     from aiida.manage import get_manager
 
     config = get_manager().get_profile()
+    computer = code.computer
+    settings = {
+        'runner.poll.interval': get_config().get_option('runner.poll.interval', scope=profile),
+        'minimum_job_poll_interval': computer.get_minimum_job_poll_interval(),
+        'safe_interval': computer.get_authinfo(orm.User.collection.get_default())
+        .get_auth_params()
+        .get('safe_interval'),
+        'daemon.worker_process_slots': get_config().get_option('daemon.worker_process_slots', scope=profile),
+    }
     return {
         'profile': profile,
         'storage': config.storage_backend,
@@ -195,6 +225,9 @@ def run_load(profile: str, processes: int, workers: int, faults: bool, timeout: 
         'wrong_results': wrong,
         'faults_requested': faults,
         'faults': events,
+        'settings': settings,
+        'load_average_mean': round(sum(load) / len(load), 1) if load else None,
+        'cpus': os.cpu_count(),
     }
 
 

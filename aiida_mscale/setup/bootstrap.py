@@ -106,8 +106,12 @@ def ensure_computer(
     prepend_text: str = PREPEND_TEXT,
     description: str = "This machine: direct scheduler, Debian's OpenMPI (root allowed), for pw.x.",
     scheduler_type: str = 'core.direct',
+    minimum_job_poll_interval: float = 0.5,
 ) -> Step:
-    """Create (or find) a computer on this machine (``core.local`` transport, ``scheduler_type`` scheduler)."""
+    """Create (or find) a computer on this machine (``core.local`` transport, ``scheduler_type`` scheduler).
+
+    ``minimum_job_poll_interval`` [s]: how often a daemon worker may ask the scheduler for its jobs' states.
+    """
     from aiida import orm
     from aiida.common.exceptions import NotExistent
     from aiida.manage.configuration import get_config, get_profile
@@ -130,7 +134,7 @@ def ensure_computer(
         computer.set_mpirun_command(mpirun_command or MPIRUN_COMMAND)
         computer.set_prepend_text(prepend_text)
         computer.set_default_mpiprocs_per_machine(1)
-        computer.set_minimum_job_poll_interval(0.5)
+        computer.set_minimum_job_poll_interval(minimum_job_poll_interval)
         computer.configure(safe_interval=0)
         return Step(name, 'created', f'core.local, {scheduler_type}, `{" ".join(computer.get_mpirun_command())}`')
     if not computer.is_configured:

