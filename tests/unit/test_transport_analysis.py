@@ -71,3 +71,54 @@ def test_errors(parse, calc_inputs, case, exit_status, name, text):
     assert status == exit_code(name), message
     assert text in message
     assert not outputs
+
+
+# ------------------------------------------------------------------------------ TransportAnalysisBaseWorkChain
+@pytest.fixture
+def restart_workchain(unit_computer, calc_inputs):
+    """A ``TransportAnalysisBaseWorkChain`` set up on the inputs of ``calc_inputs`` (nothing is run)."""
+    from aiida import orm
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+
+    from aiida_mscale.workflows.transport.base import TransportAnalysisBaseWorkChain
+
+    code = orm.InstalledCode(
+        computer=unit_computer, filepath_executable='/bin/true', default_calc_job_plugin=ENTRY_POINT
+    ).store()
+    inputs = {**calc_inputs(ENTRY_POINT), 'code': code}
+    inputs['metadata'] = {'options': {'resources': {'num_machines': 1}, 'max_wallclock_seconds': 100}}
+    process = instantiate_process(get_manager().get_runner(), TransportAnalysisBaseWorkChain, analysis=inputs)
+    process.setup()
+    return process
+
+
+def _inspect(process, exit_status):
+    """``inspect_process`` on a finished child CalcJobNode with ``exit_status``."""
+    from aiida import orm
+    from plumpy.process_states import ProcessState
+
+    child = orm.CalcJobNode(
+        computer=orm.load_computer('unit-localhost'), process_type=f'aiida.calculations:{ENTRY_POINT}'
+    )
+    child.set_process_state(ProcessState.FINISHED)
+    child.set_exit_status(exit_status)
+    child.set_process_label('TransportAnalysisCalculation')
+    child.store()
+    process.ctx.children = [child]
+    process.ctx.iteration = 1
+    return process.inspect_process()
+
+
+@pytest.mark.parametrize('name', ['ERROR_MISSING_OUTPUT_FILES', 'ERROR_UNREADABLE_OUTPUT', 'ERROR_ANALYSIS_REFUSED'])
+def test_restart_aborts_what_a_rerun_repeats(restart_workchain, name):
+    result = _inspect(restart_workchain, exit_code(name))
+    assert result.status == restart_workchain.exit_codes.ERROR_UNRECOVERABLE_FAILURE.status == 300
+
+
+def test_restart_reruns_out_of_walltime_with_more_walltime(restart_workchain):
+    before = dict(restart_workchain.ctx.inputs)
+    result = _inspect(restart_workchain, exit_code('ERROR_SCHEDULER_OUT_OF_WALLTIME'))
+    assert result is None or result.status == 0
+    assert restart_workchain.ctx.inputs.metadata['options']['max_wallclock_seconds'] == 200
+    assert restart_workchain.ctx.inputs.parameters.uuid == before['parameters'].uuid
