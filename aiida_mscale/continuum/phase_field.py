@@ -73,6 +73,7 @@ counts, timings. results.npz -> ``r``, ``time``, ``x_mean``, ``x_surface``, ``fr
 import copy
 import os
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -237,15 +238,24 @@ def front_position(rho, x, level=0.5):
     return rho[i] + (level - x[i]) * (rho[i + 1] - rho[i]) / (x[i + 1] - x[i])
 
 
-def run(inp, base_dir='.', out_dir='.'):
-    P = validate(inp, base_dir)
-    import ufl
-
+def _fem():
+    """The dolfinx shim (:mod:`fem_compat`), imported only when a model is solved."""
     try:
         from . import fem_compat as fc
     except ImportError:
         import fem_compat as fc
-    t_start = time.perf_counter()
+    return fc
+
+
+def assemble(P, fc):
+    """The discrete problem of the validated parameters ``P``: mesh, mixed P1/P1 space of (x, mu/(R_g T)), the
+    variable-step BDF2 weak form with its surface flux, the damped Newton solver, and the functionals recorded at
+    every step (mean and surface x, surface mu, influx, Li-poor fraction, free energy). Nothing is solved here.
+
+    :return: a namespace of the dolfinx objects and the radius-sorted node indices (``rho_nodes`` in r/R).
+    """
+    import ufl
+
     dim = P['dim']
     if dim == 1:
         mesh = fc.interval_mesh(np.linspace(0.0, 1.0, P['n'] + 1))
@@ -311,11 +321,6 @@ def run(inp, base_dir='.', out_dir='.'):
     newton = fc.NewtonSolver(
         F, J, U, rtol=float(nw['rtol']), atol=float(nw['atol']), max_it=int(nw['max_it']), admissible=admissible
     )
-    mean_form = fc.form(u * w / vol * ufl.dx)
-    influx_form = fc.form(flux_expr * w / vol * ufl.ds)  # d(mean x)/dtau through the surface
-    us_form = fc.form(u * w / surf * ufl.ds)
-    mus_form = fc.form(mu * w / surf * ufl.ds)
-    poor_form = fc.form(ufl.conditional(ufl.lt(u, 0.5), 1.0, 0.0) * w / vol * ufl.dx)
     energy_form = (
         fc.form(
             1.0
@@ -333,25 +338,51 @@ def run(inp, base_dir='.', out_dir='.'):
     Vu_xyz = W.sub(0).collapse()[0].tabulate_dof_coordinates()[:, :dim]
     Vu_r = np.sqrt((Vu_xyz**2).sum(axis=1))
     order = np.argsort(Vu_r, kind='stable')
-    rho_nodes = Vu_r[order]
-    iu_sorted = iu[order]
     mu_r = np.sqrt((W.sub(1).collapse()[0].tabulate_dof_coordinates()[:, :dim] ** 2).sum(axis=1))
-    imu_sorted = imu[np.argsort(mu_r, kind='stable')]
+    return SimpleNamespace(
+        mesh=mesh,
+        U=U,
+        U_n=U_n,
+        U_nm1=U_nm1,
+        dtau=dtau,
+        flux=flux,
+        a=a,
+        newton=newton,
+        vol=vol,
+        surf=surf,
+        D_ref=D_ref,
+        mean_form=fc.form(u * w / vol * ufl.dx),
+        influx_form=fc.form(flux_expr * w / vol * ufl.ds),  # d(mean x)/dtau through the surface
+        us_form=fc.form(u * w / surf * ufl.ds),
+        mus_form=fc.form(mu * w / surf * ufl.ds),
+        poor_form=fc.form(ufl.conditional(ufl.lt(u, 0.5), 1.0, 0.0) * w / vol * ufl.dx),
+        energy_form=energy_form,
+        iu=iu,
+        Vu_xyz=Vu_xyz,
+        order=order,
+        rho_nodes=Vu_r[order],
+        iu_sorted=iu[order],
+        imu_sorted=imu[np.argsort(mu_r, kind='stable')],
+    )
 
-    def front(xsorted):
-        if dim == 1:
-            return front_position(rho_nodes, xsorted)
-        fpoor = fc.assemble_scalar(poor_form)  # equivalent radius of the Li-poor core (disk)
-        return np.sqrt(fpoor) if 1e-3 < fpoor < 0.999 else np.nan
 
-    # initial state
+def _front(P, fc, s, xsorted):
+    """Front position [r/R]: the outermost x = 1/2 crossing (1-D) or sqrt of the Li-poor area fraction (disk)."""
+    if P['dim'] == 1:
+        return front_position(s.rho_nodes, xsorted)
+    fpoor = fc.assemble_scalar(s.poor_form)  # equivalent radius of the Li-poor core (disk)
+    return np.sqrt(fpoor) if 1e-3 < fpoor < 0.999 else np.nan
+
+
+def initial_state(P, s):
+    """Set x to the initial profile and mu consistently with it (a zero-length step); return x at the sorted nodes."""
     ini = P['ini']
     if ini['type'] == 'uniform':
-        x_init = np.full_like(rho_nodes, float(ini['x']))
+        x_init = np.full_like(s.rho_nodes, float(ini['x']))
     else:
         width = P['lam'] / P['R']
         x_init = ini['x_core'] + (ini['x_shell'] - ini['x_core']) * 0.5 * (
-            1 + np.tanh((rho_nodes - ini['front']) / (np.sqrt(2) * width))
+            1 + np.tanh((s.rho_nodes - ini['front']) / (np.sqrt(2) * width))
         )
     if ini.get('noise'):
         x_init = np.clip(
@@ -359,108 +390,137 @@ def run(inp, base_dir='.', out_dir='.'):
             1e-6,
             1 - 1e-6,
         )
-    U.x.array[iu_sorted] = x_init
+    s.U.x.array[s.iu_sorted] = x_init
     # consistent initial mu from the discrete equation (solve only the mu rows): project mu_h - kappa lap u
     # with a zero-length step (dtau = 0 leaves u unchanged)
-    dtau.value = 0.0
-    U_n.x.array[:] = U.x.array
-    U_nm1.x.array[:] = U.x.array
-    newton.solve()
-    U_n.x.array[:] = U.x.array
-    U_nm1.x.array[:] = U.x.array
+    s.dtau.value = 0.0
+    s.U_n.x.array[:] = s.U.x.array
+    s.U_nm1.x.array[:] = s.U.x.array
+    s.newton.solve()
+    s.U_n.x.array[:] = s.U.x.array
+    s.U_nm1.x.array[:] = s.U.x.array
+    return x_init
 
-    t_scale = P['R'] ** 2 / D_ref
+
+def start_history(P, fc, s, x_init):
+    """Set the driving flux; the stepping state (scaled time, step, 1C current) and the history at t = 0."""
+    t_scale = P['R'] ** 2 / s.D_ref
     # 1C: the (discrete) volume/surface ratio, R/3 (sphere) or ~R/2 (disk), filled in one hour
-    j_abs = P['rate'] * P['cmax'] * P['R'] * (vol / surf) / 3600.0
-    flux.value = P['sign'] * j_abs * P['R'] / (D_ref * P['cmax'])
-    i_abs = common.FARADAY * j_abs
-    tau_end = P['t_end'] / t_scale if P['t_end'] else np.inf
-    ts = P['ts']
-    tau, dt, dt_prev = 0.0, float(ts['dtau_initial']), None
-    mean0 = fc.assemble_scalar(mean_form)
+    j_abs = P['rate'] * P['cmax'] * P['R'] * (s.vol / s.surf) / 3600.0
+    s.flux.value = P['sign'] * j_abs * P['R'] / (s.D_ref * P['cmax'])
+    mean0 = fc.assemble_scalar(s.mean_form)
     if P['kind'] == 'potentiostatic':
-        flux.value = 0.0
+        s.flux.value = 0.0
+    state = SimpleNamespace(
+        t_scale=t_scale,
+        i_abs=common.FARADAY * j_abs,
+        tau_end=P['t_end'] / t_scale if P['t_end'] else np.inf,
+        tau=0.0,
+        dt=float(P['ts']['dtau_initial']),
+        dt_prev=None,
+        mean0=mean0,
+        n_rejected=0,
+    )
     hist = dict(
-        influx=[fc.assemble_scalar(influx_form)],
+        influx=[fc.assemble_scalar(s.influx_form)],
         mass_residual=[0.0],
         tau=[0.0],
         x_mean=[mean0],
-        x_surface=[fc.assemble_scalar(us_form)],
-        mu_surface=[fc.assemble_scalar(mus_form)],
-        front=[front(x_init)],
+        x_surface=[fc.assemble_scalar(s.us_form)],
+        mu_surface=[fc.assemble_scalar(s.mus_form)],
+        front=[_front(P, fc, s, x_init)],
         newton=[0],
         energy=[],
     )
-    if energy_form is not None:
-        hist['energy'].append(fc.assemble_scalar(energy_form))
-    profiles = [x_init.copy()]
-    n_rej = 0
-    reason = 't_end'
-    lin0 = 0.0
-    while tau < tau_end * (1 - 1e-12):
-        dt = min(dt, tau_end - tau, float(ts['dtau_max']))
-        if dt_prev is None:
-            a.value[:] = [1.0, 1.0, 0.0]
-            U.x.array[:] = U_n.x.array
-        else:
-            om = dt / dt_prev
-            a.value[:] = [(1 + 2 * om) / (1 + om), 1 + om, om * om / (1 + om)]
-            U.x.array[:] = U_n.x.array + om * (U_n.x.array - U_nm1.x.array)
-            xg = U.x.array[iu]
-            U.x.array[iu] = np.clip(xg, 1e-9, 1 - 1e-9)
-        dtau.value = dt
-        ok = True
-        try:
-            its = newton.solve()
-        except fc.NewtonDivergence:
-            ok = False
-        if ok:
-            xnew = U.x.array[iu_sorted]
-            dmax = np.max(np.abs(xnew - U_n.x.array[iu_sorted]))
-            ok = dmax <= 2 * ts['dx_max']
-        if not ok:
-            n_rej += 1
-            dt *= 0.5
-            U.x.array[:] = U_n.x.array
-            if dt < ts['dtau_min']:
-                x_surf_nodes = U_n.x.array[iu_sorted][rho_nodes > rho_nodes[-1] - 1e-9]
-                if P['kind'] == 'galvanostatic' and (x_surf_nodes.max() > 0.98 or x_surf_nodes.min() < 0.02):
-                    reason = 'surface_saturated'  # the imposed current can no longer be carried
-                    break
-                raise common.ConvergenceError(f'phase field: time step below dtau_min at t = {tau * t_scale:.4g} s')
-            continue
-        xm = fc.assemble_scalar(mean_form)
-        jin = fc.assemble_scalar(influx_form)
-        # discrete mass balance of this step: a0 M^{n+1} - a1 M^n + a2 M^{n-1} = dtau * influx^{n+1}
-        m_n, m_nm1 = hist['x_mean'][-1], hist['x_mean'][-2] if len(hist['x_mean']) > 1 else 0.0
-        av = a.value
-        hist['mass_residual'].append(av[0] * xm - av[1] * m_n + av[2] * m_nm1 - dt * jin)
-        hist['influx'].append(jin)
-        U_nm1.x.array[:] = U_n.x.array
-        U_n.x.array[:] = U.x.array
-        tau += dt
-        dt_prev = dt
-        hist['tau'].append(tau)
-        hist['x_mean'].append(xm)
-        hist['x_surface'].append(fc.assemble_scalar(us_form))
-        hist['mu_surface'].append(fc.assemble_scalar(mus_form))
-        hist['front'].append(front(xnew))
-        hist['newton'].append(its)
-        if energy_form is not None:
-            hist['energy'].append(fc.assemble_scalar(energy_form))
-        profiles.append(xnew.copy())
-        if P['x_end'] is not None and P['kind'] != 'none':
-            up = P['sign'] > 0 if P['kind'] == 'galvanostatic' else P['x_end'] > mean0
-            if (up and xm >= P['x_end']) or (not up and xm <= P['x_end']):
-                reason = 'x_end'
-                break
-        if P['kind'] == 'galvanostatic' and (hist['x_surface'][-1] > 1 - 1e-6 or hist['x_surface'][-1] < 1e-6):
-            reason = 'surface_saturated'
-            break
-        dt = dt * min(ts['growth'], max(0.5, 0.9 * ts['dx_max'] / max(dmax, 1e-300)))
-    wall = time.perf_counter() - t_start
+    if s.energy_form is not None:
+        hist['energy'].append(fc.assemble_scalar(s.energy_form))
+    return state, hist, [x_init.copy()]
 
+
+def step(P, fc, s, state, hist, profiles):
+    """One attempt at a BDF2 step of ``state.dt`` (capped by ``dtau_max`` and the end time).
+
+    An accepted step (Newton converged, no node moved by more than 2 ``dx_max``) is recorded in ``hist`` and
+    ``profiles`` and the next step grows; a rejected one is undone and the step halved.
+
+    :return: why the run stops here (``'x_end'``, ``'surface_saturated'``), or None to go on.
+    :raises common.ConvergenceError: when the step falls below ``dtau_min`` without a saturated surface.
+    """
+    ts = P['ts']
+    U, U_n, U_nm1 = s.U, s.U_n, s.U_nm1
+    dt = min(state.dt, state.tau_end - state.tau, float(ts['dtau_max']))
+    if state.dt_prev is None:
+        s.a.value[:] = [1.0, 1.0, 0.0]
+        U.x.array[:] = U_n.x.array
+    else:
+        om = dt / state.dt_prev
+        s.a.value[:] = [(1 + 2 * om) / (1 + om), 1 + om, om * om / (1 + om)]
+        U.x.array[:] = U_n.x.array + om * (U_n.x.array - U_nm1.x.array)
+        xg = U.x.array[s.iu]
+        U.x.array[s.iu] = np.clip(xg, 1e-9, 1 - 1e-9)
+    s.dtau.value = dt
+    ok = True
+    try:
+        its = s.newton.solve()
+    except fc.NewtonDivergence:
+        ok = False
+    if ok:
+        xnew = U.x.array[s.iu_sorted]
+        dmax = np.max(np.abs(xnew - U_n.x.array[s.iu_sorted]))
+        ok = dmax <= 2 * ts['dx_max']
+    if not ok:
+        state.n_rejected += 1
+        state.dt = dt * 0.5
+        U.x.array[:] = U_n.x.array
+        if state.dt < ts['dtau_min']:
+            x_surf_nodes = U_n.x.array[s.iu_sorted][s.rho_nodes > s.rho_nodes[-1] - 1e-9]
+            if P['kind'] == 'galvanostatic' and (x_surf_nodes.max() > 0.98 or x_surf_nodes.min() < 0.02):
+                return 'surface_saturated'  # the imposed current can no longer be carried
+            raise common.ConvergenceError(
+                f'phase field: time step below dtau_min at t = {state.tau * state.t_scale:.4g} s'
+            )
+        return None
+    xm = record(P, fc, s, state, hist, profiles, dt, xnew, its)
+    if P['x_end'] is not None and P['kind'] != 'none':
+        up = P['sign'] > 0 if P['kind'] == 'galvanostatic' else P['x_end'] > state.mean0
+        if (up and xm >= P['x_end']) or (not up and xm <= P['x_end']):
+            return 'x_end'
+    if P['kind'] == 'galvanostatic' and (hist['x_surface'][-1] > 1 - 1e-6 or hist['x_surface'][-1] < 1e-6):
+        return 'surface_saturated'
+    state.dt = dt * min(ts['growth'], max(0.5, 0.9 * ts['dx_max'] / max(dmax, 1e-300)))
+    return None
+
+
+def record(P, fc, s, state, hist, profiles, dt, xnew, its):
+    """Record an accepted step of ``dt``: its discrete mass balance, the functionals and the profile; advance the
+    BDF2 history and the time. Returns the new mean x."""
+    xm = fc.assemble_scalar(s.mean_form)
+    jin = fc.assemble_scalar(s.influx_form)
+    # discrete mass balance of this step: a0 M^{n+1} - a1 M^n + a2 M^{n-1} = dtau * influx^{n+1}
+    m_n, m_nm1 = hist['x_mean'][-1], hist['x_mean'][-2] if len(hist['x_mean']) > 1 else 0.0
+    av = s.a.value
+    hist['mass_residual'].append(av[0] * xm - av[1] * m_n + av[2] * m_nm1 - dt * jin)
+    hist['influx'].append(jin)
+    s.U_nm1.x.array[:] = s.U_n.x.array
+    s.U_n.x.array[:] = s.U.x.array
+    state.tau += dt
+    state.dt_prev = dt
+    hist['tau'].append(state.tau)
+    hist['x_mean'].append(xm)
+    hist['x_surface'].append(fc.assemble_scalar(s.us_form))
+    hist['mu_surface'].append(fc.assemble_scalar(s.mus_form))
+    hist['front'].append(_front(P, fc, s, xnew))
+    hist['newton'].append(its)
+    if s.energy_form is not None:
+        hist['energy'].append(fc.assemble_scalar(s.energy_form))
+    profiles.append(xnew.copy())
+    return xm
+
+
+def summarise(P, s, state, hist, profiles, reason, wall):
+    """The results of a finished run: (summary for results.json, arrays for results.npz), in SI units."""
     H = {k: np.asarray(v, float) for k, v in hist.items()}
+    t_scale, mean0, i_abs = state.t_scale, state.mean0, state.i_abs
     t = H['tau'] * t_scale
     # per-step discrete balance (exact for BDF2 with the implicit surface flux), accumulated
     mass_err = float(np.sum(np.abs(H['mass_residual'])))
@@ -474,7 +534,7 @@ def run(inp, base_dir='.', out_dir='.'):
     with np.errstate(divide='ignore'):
         eta = P['RT'] / (P['alpha'] * common.FARADAY) * np.arcsinh(i_abs / (2 * i0)) if i_abs > 0 else 0 * xs
     volt = P['E0'] - P['RT'] * H['mu_surface'] / common.FARADAY - P['sign'] * eta
-    current = common.FARADAY * P['cmax'] * P['R'] * vol / surf * H['influx'] / t_scale  # A/m^2, + = insertion
+    current = common.FARADAY * P['cmax'] * P['R'] * s.vol / s.surf * H['influx'] / t_scale  # A/m^2, + = insertion
     if P['kind'] == 'potentiostatic':
         volt = np.full_like(volt, P['v_app'])
     has_front = np.isfinite(H['front']) & (H['front'] < 0.98)
@@ -485,7 +545,7 @@ def run(inp, base_dir='.', out_dir='.'):
     prof = np.array(profiles)
     sel = np.unique(np.linspace(0, len(prof) - 1, min(P['n_snap'], len(prof))).round().astype(int))
     arrays = dict(
-        r=rho_nodes * P['R'],
+        r=s.rho_nodes * P['R'],
         time=t,
         current_density=current,
         x_mean=H['x_mean'],
@@ -496,10 +556,10 @@ def run(inp, base_dir='.', out_dir='.'):
         snapshot_times=t[sel],
         profiles=prof[sel],
         final_profile=prof[-1],
-        final_mu=U.x.array[imu_sorted] * P['RT'],
+        final_mu=s.U.x.array[s.imu_sorted] * P['RT'],
     )
-    if dim == 2:
-        arrays['node_xy'] = Vu_xyz[order] * P['R']
+    if P['dim'] == 2:
+        arrays['node_xy'] = s.Vu_xyz[s.order] * P['R']
     if len(H['energy']):
         arrays['free_energy_RT'] = H['energy']
     summary = dict(
@@ -508,28 +568,49 @@ def run(inp, base_dir='.', out_dir='.'):
         termination=reason,
         units=dict(time='s', r='m', voltage='V', mu='J/mol', x='c/c_max', capacity='mAh/cm^3'),
         n_steps=len(t) - 1,
-        n_rejected=n_rej,
+        n_rejected=state.n_rejected,
         newton_iterations=int(H['newton'].sum()),
         newton_per_step=float(H['newton'][1:].mean()) if len(t) > 1 else 0.0,
-        linear_solve_time=newton.linear_solve_time - lin0,
+        linear_solve_time=s.newton.linear_solve_time,
         wall_time=wall,
         mass_balance_error=mass_err,
         x_min_final=float(prof[-1].min()),
         x_max_final=float(prof[-1].max()),
         x_center_final=float(prof[-1][0]),
         x_surface_final=float(xs[-1]),
-        dimension=dim,
+        dimension=P['dim'],
         front_final=float(H['front'][-1] * P['R']) if np.isfinite(H['front'][-1]) else None,
         plateau_voltage=plateau,
         plateau_spread=plateau_spread,
         kappa_dimensionless=P['kappa'],
         omega_RT=P['om'],
         t_scale=t_scale,
-        mesh=dict(n_cells=P['n'], n_dofs=int(len(U.x.array))),
+        mesh=dict(n_cells=P['n'], n_dofs=int(len(s.U.x.array))),
     )
+    return summary, arrays
+
+
+def run(inp, base_dir='.', out_dir='.'):
+    """Solve the model of ``inp``: :func:`assemble`, :func:`initial_state`, :func:`step` until the end time,
+    ``x_end`` or a saturated surface, :func:`summarise`; write results.json / results.npz (and the XDMF field) into
+    ``out_dir``. Returns the summary."""
+    P = validate(inp, base_dir)
+    fc = _fem()
+    t_start = time.perf_counter()
+    s = assemble(P, fc)
+    x_init = initial_state(P, s)
+    state, hist, profiles = start_history(P, fc, s, x_init)
+    reason = 't_end'
+    while state.tau < state.tau_end * (1 - 1e-12):
+        stop = step(P, fc, s, state, hist, profiles)
+        if stop:
+            reason = stop
+            break
+    wall = time.perf_counter() - t_start
+    summary, arrays = summarise(P, s, state, hist, profiles, reason, wall)
     if P['write_xdmf']:
-        uf = U.sub(0).collapse()
-        fc.write_xdmf(os.path.join(out_dir, 'phase_field_final.xdmf'), mesh, [('x', uf)])
+        uf = s.U.sub(0).collapse()
+        fc.write_xdmf(os.path.join(out_dir, 'phase_field_final.xdmf'), s.mesh, [('x', uf)])
         summary['xdmf'] = ['phase_field_final.xdmf']
     common.write_results(out_dir, summary, arrays)
     return summary
