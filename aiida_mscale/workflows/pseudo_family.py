@@ -233,8 +233,14 @@ def summarize_verification(settings: orm.Dict, **nodes) -> orm.Dict:
         if failures:
             failing[element] = failures
         summary[element] = entry
+    extra = {}
+    if 'measured_eos' in s and s['functional'] == 'PBE':  # pw.x EOS measured once with these very datasets
+        verdicts = {e: s['measured_eos'].get(summary[e]['dataset']) for e in elements if 'eos' not in summary[e]}
+        extra['measured_eos'] = {e: verdict for e, verdict in verdicts.items() if verdict is not None}
+        extra['eos_not_verified'] = sorted(e for e, verdict in verdicts.items() if verdict is None)
     return orm.Dict(
         {
+            **extra,
             'functional': s['functional'],
             'level': s['level'],
             'elements': summary,
@@ -609,10 +615,15 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
 def _measured_settings() -> dict:
     """The pw.x-measured cutoffs (``measured_cutoffs.yaml``) as inputs of :func:`summarize_verification`."""
     from aiida_mscale.pseudo.cutoffs import load_measured_cutoffs
+    from aiida_mscale.pseudo.verification import eos_verdicts, load_results
 
     measured = load_measured_cutoffs()
     criterion = measured['settings'].get('criterion', '1 meV/atom and 0.5 GPa')
-    return {'measured_cutoffs': measured['elements'], 'measured_criterion': criterion}
+    return {
+        'measured_cutoffs': measured['elements'],
+        'measured_criterion': criterion,
+        'measured_eos': eos_verdicts(load_results()),
+    }
 
 
 def family_description(summary: dict) -> str:
@@ -646,6 +657,17 @@ def family_description(summary: dict) -> str:
             f'Cutoffs of {", ".join(unconverged)} are the highest measured and NOT converged to 1 meV/atom below it: '
             + '; '.join(f'{e} ({notes[e]})' for e in unconverged)
             + '. '
+        )
+    eos = summary.get('measured_eos')
+    if eos is not None:
+        passed = sorted(e for e in eos if eos[e]['passed'])
+        parts = [f'pass {", ".join(passed)}'] if passed else []
+        parts += [f'FAIL {e} ({", ".join(eos[e]["failures"])})' for e in sorted(eos) if not eos[e]['passed']]
+        if summary.get('eos_not_verified'):
+            parts.append(f'NOT VERIFIED {", ".join(summary["eos_not_verified"])}')
+        text += (
+            'pw.x equation of state against the all-electron reference (measured once with these datasets, see '
+            'docs/pseudopotentials.md): ' + '; '.join(parts) + '. '
         )
     if summary['missing']:
         text += 'NOT GENERATED: ' + '; '.join(f'{e} ({m})' for e, m in sorted(summary['missing'].items())) + '.'
