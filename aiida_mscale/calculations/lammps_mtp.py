@@ -153,7 +153,8 @@ class LammpsMtpCalculation(LammpsCalculationBase):
     The script is written from ``parameters`` (schema :class:`aiida_mscale.lammps.inputs.MdParameters`; metal
     units). ``pair_style mtp`` comes from the plugin LAMMPS loads from ``LAMMPS_PLUGIN_PATH``, which the code's
     prepend text sets (``aiida-mscale setup`` does it for ``lmp@localhost-mpich``).
-    Outputs: the trajectory (aiida-lammps' ``LammpsTrajectory``), the thermodynamic time series, the
+    Outputs: the trajectory (:class:`~aiida_mscale.data.lammps_trajectory.LammpsTrajectoryData`), the run's summary
+    from the standard output (``results``), the thermodynamic time series, the
     configurations whose extrapolation grade exceeded the save threshold (``TrainingSetData`` without labels),
     the maximum grade seen, and the newest binary restart file (``restart_file``, every ``restart_every`` steps),
     from which a run cut short continues exactly (``initial_velocities: 'restart'``, the thermostat and barostat
@@ -190,17 +191,21 @@ class LammpsMtpCalculation(LammpsCalculationBase):
         spec.inputs.validator = validate_inputs
         spec.inputs['metadata']['options']['parser_name'].default = 'mscale.lammps.mtp'
 
-        from aiida_lammps.data.trajectory import LammpsTrajectory
-
+        from aiida_mscale.data.lammps_trajectory import LammpsTrajectoryData
         from aiida_mscale.data.training_set import TrainingSetData
 
-        spec.output('results', valid_type=orm.Dict, required=False, help='What LAMMPS printed (log summary).')
-        spec.output('trajectory', valid_type=LammpsTrajectory, required=False, help='Dumped frames.')
+        spec.output(
+            'results',
+            valid_type=orm.Dict,
+            required=False,
+            help='What LAMMPS printed: errors, warnings, runs (loop time [s], speed), wall time (parsers.lammps_mtp).',
+        )
+        spec.output('trajectory', valid_type=LammpsTrajectoryData, required=False, help='Dumped frames.')
         spec.output(
             'trajectory_dump',
             valid_type=orm.SinglefileData,
             required=False,
-            help='The LAMMPS dump itself, when the number of atoms changed (GCMC): LammpsTrajectory cannot hold it.',
+            help='The LAMMPS dump itself, when the atoms changed (GCMC): a trajectory holds a fixed set of atoms.',
         )
         spec.output('thermo', valid_type=orm.ArrayData, required=False, help='Thermodynamic time series.')
         spec.output(
@@ -230,7 +235,6 @@ class LammpsMtpCalculation(LammpsCalculationBase):
             'ERROR_OUT_OF_WALLTIME',
             message='The run was cut short at step {step} of {steps} (out of walltime); outputs up to there are kept.',
         )
-        spec.exit_code(1001, 'ERROR_PARSING_OUTFILE', message='The standard output of LAMMPS could not be parsed.')
 
     def prepare_for_submission(self, folder) -> CalcInfo:
         species = self.inputs.potential.species

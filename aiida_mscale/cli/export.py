@@ -2,7 +2,7 @@
 
 The archive is AiiDA's own (``verdi archive import`` reads it): the run, everything it called and created, and the
 inputs that fed it (AiiDA's export traversal rules). Trajectories are most of a run's bytes, so ``--trajectories``
-decides what happens to them (``TrajectoryData`` and aiida-lammps' ``LammpsTrajectory`` nodes):
+decides what happens to them (``TrajectoryData`` and ``LammpsTrajectoryData`` nodes):
 
 - ``full``: as stored;
 - ``subsampled``: every ``--stride``-th frame (the first frame always, the last if it falls on the stride);
@@ -51,13 +51,9 @@ def export_nodes(node) -> list:
 def is_trajectory(node) -> bool:
     from aiida import orm
 
-    if isinstance(node, orm.TrajectoryData):
-        return True
-    try:
-        from aiida_lammps.data.trajectory import LammpsTrajectory
-    except ImportError:  # pragma: no cover - aiida-lammps is a dependency
-        return False
-    return isinstance(node, LammpsTrajectory)
+    from aiida_mscale.data.lammps_trajectory import LammpsTrajectoryData
+
+    return isinstance(node, (orm.TrajectoryData, LammpsTrajectoryData))
 
 
 def repository_size(node) -> int:
@@ -99,21 +95,12 @@ def trajectory_files(node, policy: str, stride: int) -> tuple[dict[str, bytes], 
             files[f'{name}.npy'] = buffer.getvalue()
             attributes[f'array|{name}'] = list(array.shape)
         return files, attributes
-    # aiida-lammps LammpsTrajectory: one zip entry per frame (``step-<k>``) and a file of the MD steps
+    # LammpsTrajectoryData: one file of arrays; the kept frames are written as the data type writes them
     if policy == 'omitted':
         return {}, {'number_steps': 0}
-    prefix = node.base.attributes.get('zip_prefix')
-    timesteps = node.time_steps
-    buffer = io.BytesIO()
-    with node.base.repository.open(node.base.attributes.get('trajectory_filename'), 'rb') as handle:
-        with zipfile.ZipFile(handle) as source, zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED) as target:
-            for new, old in enumerate(keep.tolist()):
-                target.writestr(f'{prefix}{new}', source.read(f'{prefix}{old}'))
-    files = {
-        node.base.attributes.get('trajectory_filename'): buffer.getvalue(),
-        node.base.attributes.get('timestep_filename'): ' '.join(str(timesteps[k]) for k in keep).encode(),
-    }
-    return files, {'number_steps': len(keep)}
+    from aiida_mscale.data.lammps_trajectory import FRAMES_FILE
+
+    return {FRAMES_FILE: node.select(frames=keep).frames_file()}, {'number_steps': len(keep)}
 
 
 def rewrite_archive(source: pathlib.Path, target: pathlib.Path, trajectories: list, policy: str, stride: int) -> None:

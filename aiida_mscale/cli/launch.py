@@ -229,10 +229,10 @@ def launch_md_production(code, potential, structure, guest, temperatures, guest_
 @data_option(
     '-t',
     '--trajectory',
-    entry_points=('aiida.data:core.array.trajectory', 'aiida.data:lammps.trajectory'),
+    entry_points=('aiida.data:core.array.trajectory', 'aiida.data:mscale.lammps.trajectory'),
     multiple=True,
     required=True,
-    help='MD trajectories (TrajectoryData or LammpsTrajectory).',
+    help='MD trajectories (TrajectoryData or LammpsTrajectoryData).',
 )
 @click.option('-m', '--mobile-species', required=True, help='The diffusing species, e.g. Li.')
 @click.option('--timestep', type=click.FloatRange(min=0, min_open=True), default=None, help='MD time step [ps].')

@@ -20,7 +20,7 @@ composition (``state_point_averages``).
 At most ``max_concurrent`` state points run at once, as a rolling pool (:mod:`aiida_mscale.workflows.pool`);
 each runs one LAMMPS at a time, so this throttles the LAMMPS runs.
 
-The stored trajectories are aiida-lammps ``LammpsTrajectory`` nodes whose creator carries the production run's MD
+The stored trajectories are ``LammpsTrajectoryData`` nodes whose creator carries the production run's MD
 parameters, so they feed :class:`~aiida_mscale.workflows.transport.TransportAnalysisWorkChain` as they are
 (temperature and time axis are read from them):
 ``TransportAnalysisWorkChain.get_builder_from_protocol(dict(results['trajectories']), 'Li')`` gives D(T, x).
@@ -471,7 +471,7 @@ class MdProductionWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         spec.inputs.validator = validate_inputs
         spec.outline(cls.setup, while_(cls.has_pending)(cls.run_pool), cls.results)
         for name, kind, text in (
-            ('trajectories', orm.Data, 'Stored trajectory (LammpsTrajectory) per state point.'),
+            ('trajectories', orm.Data, 'Stored trajectory (LammpsTrajectoryData) per state point.'),
             ('thermo', orm.ArrayData, 'Thermodynamic series per state point.'),
             ('averages', orm.Dict, 'Volume, lattice parameters, T, E (with standard errors), composition.'),
             ('storage', orm.Dict, 'Stored trajectory size [bytes] per state point.'),

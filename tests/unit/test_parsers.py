@@ -14,7 +14,7 @@ FIXTURES = pathlib.Path(__file__).parent.parent / 'fixtures'
 
 
 def exit_code(entry_point, name):
-    """The status of the exit code ``name`` of the CalcJob (or of its parser's parent, for aiida-lammps' codes)."""
+    """The status of the exit code ``name`` of the CalcJob."""
     from aiida.plugins import CalculationFactory
 
     return CalculationFactory(entry_point).exit_codes[name].status
@@ -32,13 +32,28 @@ def test_lammps_md_ok(parse, calc_inputs):
     assert sorted(thermo.get_arraynames()) == sorted(['step', 'time', 'temp', 'pe', 'etotal', 'press', 'vol', 'atoms'])
     np.testing.assert_array_equal(thermo.get_array('step'), table[:, 0])
     np.testing.assert_array_equal(thermo.get_array('pe'), table[:, 3])
-    assert outputs['trajectory'].number_steps == 3  # steps 0, 10, 20 (dump every 10 of 20)
+    trajectory = outputs['trajectory']
+    assert trajectory.number_steps == 3  # steps 0, 10, 20 (dump every 10 of 20)
+    assert trajectory.time_steps == [0, 10, 20] and trajectory.base.attributes.get('elements') == ['Li']
+    # the frames as stored equal the dump's numbers (read here with plain string splitting), atoms in id order
+    frames = (FIXTURES / MD / 'ok' / 'trajectory.dump').read_text().split('ITEM: TIMESTEP\n')[1:]
+    rows = np.array([[line.split() for line in frame.splitlines()[8:10]] for frame in frames])
+    np.testing.assert_array_equal(trajectory.get_positions(), rows[:, :, 3:6].astype(float))
+    np.testing.assert_array_equal(trajectory.get_array('images'), rows[:, :, 6:9].astype(int))
+    np.testing.assert_array_equal(trajectory.get_array('velocities'), rows[:, :, 9:12].astype(float))
+    np.testing.assert_array_equal(trajectory.get_cells(), np.tile(np.eye(3) * 3.43, (3, 1, 1)))
     assert 'max_grade' not in outputs and 'extrapolative_configurations' not in outputs
-    assert outputs['results']['compute_variables']['total_wall_time'] == '0:00:00'
+    results = outputs['results'].get_dict()
+    assert results['total_wall_time'] == '0:00:00' and results['total_wall_time_seconds'] == 0
+    assert results['lammps_version'] == '22 Jul 2025 - Update 4'
+    assert results['runs'] == [
+        {'loop_time_s': 0.000241888, 'procs': 1, 'steps': 20, 'atoms': 2, 'timesteps_per_second': 82682.895}
+    ]
+    assert results['mpi_tasks'] == 1 and results['errors'] == [] and results['warnings'] == []
 
 
 def test_lammps_md_gcmc_keeps_the_raw_dump(parse, calc_inputs):
-    """GCMC changed the number of atoms (2, 4, 6): LammpsTrajectory cannot hold it, the dump is kept as a file."""
+    """GCMC changed the number of atoms (2, 4, 6): a trajectory holds a fixed set of atoms, the dump is kept."""
     outputs, status, _ = parse(MD, 'gcmc', calc_inputs(MD, 'gcmc'))
     assert status == 0
     assert 'trajectory' not in outputs
@@ -78,19 +93,23 @@ def test_lammps_md_errors(parse, calc_inputs, case, name):
     variant = 'gcmc_npt' if case == 'lammps_error' else 'default'
     outputs, status, message = parse(MD, case, calc_inputs(MD, variant))
     assert status == exit_code(MD, name), message
-    if case == 'out_of_walltime':  # the stdout is cut mid-line: aiida-lammps cannot read it, the thermo file decides
+    if case == 'out_of_walltime':  # the stdout is cut mid-line: the thermo file decides
         assert 'step 10 of 20' in message
         assert list(outputs['thermo'].get_array('step')) == [0, 5, 10]
-        assert 'stdout_unreadable' in outputs['results']['compute_variables']
+        assert outputs['results']['runs'] == [] and 'total_wall_time' not in outputs['results'].get_dict()
     if case == 'lammps_error':
         assert 'Non-numeric pressure' in message
+        (error,) = outputs['results']['errors']
+        assert error == {'message': 'ERROR: Non-numeric pressure - simulation unstable', 'input_line': 'run 20'}
 
 
 def test_lammps_md_truncated_trajectory_keeps_its_complete_frames(parse, calc_inputs):
     """A dump cut in its last frame (the file system filled up): the complete frames are the trajectory."""
     outputs, status, _ = parse(MD, 'trajectory_truncated', calc_inputs(MD))
     assert status == 0
-    assert outputs['trajectory'].number_steps == 2  # of 3 written
+    trajectory = outputs['trajectory']
+    assert trajectory.number_steps == 2  # of 3 written
+    assert trajectory.base.attributes.get('dropped_incomplete_frame') is True
 
 
 # ------------------------------------------------------------------------------------------------ LAMMPS static

@@ -49,10 +49,8 @@ def seeded_ordering(host: orm.StructureData, guest: orm.Str, fraction: orm.Float
 
 
 def _frame_cells(trajectory) -> np.ndarray:
-    """Cells (n_frames, 3, 3) [Angstrom] of a ``TrajectoryData`` or aiida-lammps ``LammpsTrajectory``."""
-    if isinstance(trajectory, orm.TrajectoryData):
-        return np.asarray(trajectory.get_cells(), dtype=float)
-    return np.array([np.asarray(trajectory.get_step_data(k).cell, dtype=float) for k in range(trajectory.number_steps)])
+    """Cells (n_frames, 3, 3) [Angstrom] of a ``TrajectoryData`` or ``LammpsTrajectoryData``."""
+    return np.asarray(trajectory.get_cells(), dtype=float)
 
 
 @calcfunction
@@ -144,68 +142,60 @@ def stitch_thermo(offsets: orm.Dict, **segments) -> orm.ArrayData:
 def compact_trajectory(parameters: orm.Dict, storage: orm.Dict, offsets: orm.Dict, **segments) -> dict:
     """The stored trajectory of a state point: the segments of the production run joined (see
     :func:`stitch_thermo`), every ``stride``-th frame, the ``species`` asked for (all if None), positions unwrapped
-    (continuous across restarts; image flags zero) and written with 7 significant digits (``float32: true``, single
-    precision) or 17 (double), as an aiida-lammps ``LammpsTrajectory`` (a deflated zip of the text frames).
+    (continuous across restarts; no image flags) and stored in single precision (``float32: true``, about 7
+    significant digits) or double, as a :class:`~aiida_mscale.data.lammps_trajectory.LammpsTrajectoryData`
+    (a deflated file of arrays; no velocities).
 
     ``parameters`` are the MD parameters of the production run (their ``temperature`` [K] and ``timestep`` [ps]
     are what :class:`~aiida_mscale.workflows.transport.TransportAnalysisWorkChain` reads from a trajectory's
     creator). Returns ``trajectory`` and ``storage`` (Dict: stored and raw sizes in bytes, what was kept).
     """
-    import io
-
-    from aiida_lammps.data.trajectory import LammpsTrajectory
+    from aiida_mscale.data.lammps_trajectory import LammpsTrajectoryData
 
     s = storage.get_dict()
     stride = int(s.get('stride', 1))
     species = s.get('species')
-    digits = 7 if s.get('float32', True) else 17
-    frames, raw = [], 0
+    precision = 'float32' if s.get('float32', True) else 'float64'
+    raw = 0
+    steps, cells, origins, positions = [], [], [], []
+    first, shift = None, None
     for start, end, trajectory in _segments(offsets, segments):
         raw += _repository_size(trajectory)
-        for k, step in enumerate(trajectory.time_steps):
-            if end is None or step + start < end:
-                frames.append((step + start, trajectory, k))
-    frames = frames[::stride]
-    previous, shift = None, None
-    text = io.StringIO()
-    count = 0
-    for n, (step, trajectory, k) in enumerate(frames):
-        data = trajectory.get_step_data(k)
-        fields = data.atom_fields
-        order = np.argsort(np.asarray(fields['id'], dtype=int))
-        cell = np.asarray(data.cell, dtype=float)
-        xyz = np.column_stack([np.asarray(fields[c], dtype=float) for c in ('x', 'y', 'z')])[order]
-        if all(c in fields for c in ('ix', 'iy', 'iz')):
-            xyz += np.column_stack([np.asarray(fields[c], dtype=float) for c in ('ix', 'iy', 'iz')])[order] @ cell
-        if n and frames[n - 1][1].uuid != trajectory.uuid:
+        kept = [k for k, step in enumerate(trajectory.get_steps()) if end is None or step + start < end]
+        if not kept:
+            continue
+        part = trajectory.select(frames=kept, unwrap=True, velocities=False)
+        xyz, cell = part.get_positions(), part.get_cells()
+        if first is None:
+            first, shift = part, np.zeros_like(xyz[0])
+        else:
             # image flags restart at zero in a restarted segment: remove the lattice-vector jump at the join
-            jump = xyz + shift - previous
-            shift = shift - np.round(np.linalg.solve(cell.T, jump.T).T) @ cell
-        elif shift is None:
-            shift = np.zeros_like(xyz)
-        xyz = xyz + shift
-        previous = xyz
-        ids = np.asarray(fields['id'], dtype=int)[order]
-        types = np.asarray(fields['type'])[order]
-        elements = np.asarray(fields['element'])[order]
-        mask = np.ones(len(elements), bool) if not species else np.isin(elements, species)
-        lines = trajectory.get_step_string(k).splitlines()
-        box = lines[lines.index(next(line for line in lines if line.startswith('ITEM: BOX BOUNDS'))) :][:4]
-        text.write(f'ITEM: TIMESTEP\n{int(step)}\nITEM: NUMBER OF ATOMS\n{int(mask.sum())}\n')
-        text.write('\n'.join(box) + '\nITEM: ATOMS id type element x y z ix iy iz\n')
-        for i, t, e, r in zip(ids[mask], types[mask], elements[mask], xyz[mask]):
-            text.write(f'{i} {t} {e} {r[0]:.{digits}g} {r[1]:.{digits}g} {r[2]:.{digits}g} 0 0 0\n')
-        count = int(mask.sum())
-    text.seek(0)
-    node = LammpsTrajectory(text)
-    node.base.attributes.set('unwrapped', True)
-    node.base.attributes.set('significant_digits', digits)
+            jump = xyz[0] + shift - positions[-1][-1]
+            shift = shift - np.round(np.linalg.solve(cell[0].T, jump.T).T) @ cell[0]
+        steps.append(part.get_steps() + start)
+        cells.append(cell)
+        origins.append(part.get_array('origins'))
+        positions.append(xyz + shift)
+    frames = {
+        'steps': np.concatenate(steps),
+        'cells': np.concatenate(cells),
+        'origins': np.concatenate(origins),
+        'positions': np.concatenate(positions),
+        'ids': first.ids,
+        'field_names': ['id', 'type', 'element', 'x', 'y', 'z'],
+        'boundary': first.base.attributes.get('boundary'),
+    }
+    for name in ('types', 'elements'):
+        if name in first.array_names():
+            frames[name] = first.get_array(name)
+    compact = LammpsTrajectoryData.from_frames(frames, unwrapped=True)
+    node = compact.select(frames=np.arange(0, compact.number_steps, stride), species=species, precision=precision)
     report = {
         'stored_bytes': _repository_size(node),
-        'frames': len(frames),
-        'atoms': count,
-        'species': sorted(node.base.attributes.get('elements')),
-        'precision': 'single (7 significant digits)' if digits == 7 else 'double (17 significant digits)',
+        'frames': node.number_steps,
+        'atoms': node.number_atoms,
+        'species': node.base.attributes.get('elements'),
+        'precision': 'single (float32, ~7 significant digits)' if precision == 'float32' else 'double (float64)',
         'stride': stride,
         'segments': len(segments),
         'raw_trajectory_bytes': int(raw),
@@ -214,7 +204,7 @@ def compact_trajectory(parameters: orm.Dict, storage: orm.Dict, offsets: orm.Dic
 
 
 def _repository_size(node) -> int:
-    """Bytes of the files in ``node``'s repository (the compressed dump of a LammpsTrajectory)."""
+    """Bytes of the files in ``node``'s repository (the compressed frames of a LammpsTrajectoryData)."""
     repository = node.base.repository
     total = 0
     for name in repository.list_object_names():

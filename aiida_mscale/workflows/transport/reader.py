@@ -2,10 +2,11 @@
 
 Two node types are understood:
 
-- aiida-lammps' ``LammpsTrajectory`` (as written by ``LammpsMtpCalculation``: fields ``id type element x y z
-  ix iy iz``). With image flags the positions are unwrapped exactly, ``r + ix a + iy b + iz c``; the time of
-  a frame is its LAMMPS step times the MD timestep, taken from the creator's ``parameters`` (``timestep``,
-  default :data:`aiida_mscale.lammps.inputs.DEFAULTS`) unless a ``timestep`` is given.
+- :class:`~aiida_mscale.data.lammps_trajectory.LammpsTrajectoryData` (``mscale.lammps.trajectory``, as written by
+  ``LammpsMtpCalculation`` and ``MdProductionWorkChain``). With image flags the positions are unwrapped exactly,
+  ``r + ix a + iy b + iz c``; the time of a frame is its LAMMPS step times the MD timestep, taken from the
+  creator's ``parameters`` (``timestep``, default :data:`aiida_mscale.lammps.inputs.DEFAULTS`) unless a
+  ``timestep`` is given.
 - ``orm.TrajectoryData``: positions as stored (wrapped or unwrapped; the analysis unwraps them with the
   cells), times from the ``times`` array [ps] if present, else ``stepids * timestep``.
 
@@ -41,9 +42,9 @@ class TrajectoryArrays:
 
 
 def _is_lammps_trajectory(node) -> bool:
-    from aiida_lammps.data.trajectory import LammpsTrajectory
+    from aiida_mscale.data.lammps_trajectory import LammpsTrajectoryData
 
-    return isinstance(node, LammpsTrajectory)
+    return isinstance(node, LammpsTrajectoryData)
 
 
 def creator_parameters(node) -> dict | None:
@@ -62,7 +63,7 @@ def _lammps_timestep(node, timestep: float | None) -> float:
     parameters = creator_parameters(node)
     if parameters is None:
         raise ValueError(
-            f'LammpsTrajectory<{node.pk}> has no creator with MD `parameters`: give the MD `timestep` [ps]'
+            f'LammpsTrajectoryData<{node.pk}> has no creator with MD `parameters`: give the MD `timestep` [ps]'
         )
     return float(parameters['timestep'])
 
@@ -73,14 +74,12 @@ def trajectory_metadata(node, timestep: float | None = None) -> dict:
     :raises ValueError: when the times cannot be derived (no ``times`` array, no creator, no ``timestep``).
     """
     if _is_lammps_trajectory(node):
-        steps = np.asarray(node.time_steps, dtype=float)
-        elements = set(node.base.attributes.get('elements') or [])
-        if not elements:
-            elements = {str(t) for t in node.get_step_data(0).atom_fields.get('type', [])}
+        steps = np.asarray(node.get_steps(), dtype=float)
+        elements = set(node.base.attributes.get('elements') or []) or set(node.symbols)
         return {'species': elements, 'n_frames': len(steps), 'times': steps * _lammps_timestep(node, timestep)}
     if isinstance(node, orm.TrajectoryData):
         return {'species': set(node.symbols), 'n_frames': node.numsteps, 'times': _trajectory_times(node, timestep)}
-    raise ValueError(f'{node.__class__.__name__}<{node.pk}> is not a LammpsTrajectory or TrajectoryData')
+    raise ValueError(f'{node.__class__.__name__}<{node.pk}> is not a LammpsTrajectoryData or TrajectoryData')
 
 
 def _trajectory_times(node: orm.TrajectoryData, timestep: float | None) -> np.ndarray:
@@ -94,7 +93,7 @@ def _trajectory_times(node: orm.TrajectoryData, timestep: float | None) -> np.nd
 
 
 def read_trajectory(node, timestep: float | None = None) -> TrajectoryArrays:
-    """Positions, cells, species and times of a ``LammpsTrajectory`` or ``TrajectoryData``."""
+    """Positions, cells, species and times of a ``LammpsTrajectoryData`` or ``TrajectoryData``."""
     if _is_lammps_trajectory(node):
         return _read_lammps(node, timestep)
     if isinstance(node, orm.TrajectoryData):
@@ -108,27 +107,11 @@ def read_trajectory(node, timestep: float | None = None) -> TrajectoryArrays:
             times=_trajectory_times(node, timestep),
             unwrapped=False,
         )
-    raise ValueError(f'{node.__class__.__name__}<{node.pk}> is not a LammpsTrajectory or TrajectoryData')
+    raise ValueError(f'{node.__class__.__name__}<{node.pk}> is not a LammpsTrajectoryData or TrajectoryData')
 
 
 def _read_lammps(node, timestep: float | None) -> TrajectoryArrays:
-    positions, cells, species = [], [], None
-    images = True
-    for k in range(node.number_steps):
-        step = node.get_step_data(k)
-        fields = step.atom_fields
-        order = np.argsort(np.asarray(fields['id'], dtype=int))  # frames sorted by atom id
-        xyz = np.column_stack([np.asarray(fields[c], dtype=float) for c in ('x', 'y', 'z')])[order]
-        cell = np.asarray(step.cell, dtype=float)  # rows: lattice vectors a, b, c
-        if all(f in fields for f in ('ix', 'iy', 'iz')):
-            image = np.column_stack([np.asarray(fields[c], dtype=float) for c in ('ix', 'iy', 'iz')])[order]
-            xyz = xyz + image @ cell
-        else:
-            images = False
-        if species is None:
-            key = 'element' if 'element' in fields else 'type'
-            species = [str(s) for s in np.asarray(fields[key])[order]]
-        positions.append(xyz)
-        cells.append(cell)
-    times = np.asarray(node.time_steps, dtype=float) * _lammps_timestep(node, timestep)
-    return TrajectoryArrays(np.array(positions), np.array(cells), species, times, unwrapped=images)
+    """Atoms in id order; positions unwrapped with the image flags when the dump had them (or stored unwrapped)."""
+    times = np.asarray(node.get_steps(), dtype=float) * _lammps_timestep(node, timestep)
+    positions = node.get_positions(unwrap=True)
+    return TrajectoryArrays(positions, node.get_cells(), node.symbols, times, unwrapped=node.is_unwrapped)
