@@ -162,7 +162,26 @@ SLOW_TESTS = (
 )
 
 
+def _throwaway_sqlite_without_fsync():
+    """The test profiles are temporary: their sqlite commits need not wait for the disk (``PRAGMA synchronous=OFF``).
+
+    Measured on the parser tests (tests/unit/test_parsers.py, 2 shared cores): about 10 s of their wall time was
+    sqlite waiting on fsync at each commit (``cProfile``: ``sqlite3.Connection.commit``). Only connections opened in
+    this process are affected, i.e. the pytest profiles, never a user's profile in another process.
+    """
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, 'connect')
+    def _no_sync(dbapi_connection, _):
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute('PRAGMA synchronous=OFF')
+
+
 def pytest_configure(config):
+    _throwaway_sqlite_without_fsync()
     config.addinivalue_line('markers', 'integration: runs a real code (pw.x, ld1.x, LAMMPS, motep, dolfinx)')
     config.addinivalue_line('markers', 'unit: seconds, no external binary (`make test-fast`)')
     config.addinivalue_line('markers', 'slow: no external binary but more than a few seconds (not in `make test-fast`)')
