@@ -39,10 +39,10 @@ def validate_inputs(inputs, _):
         return f'`analysis` must be one of {list(ANALYSES)}, got {analysis.value!r}'
     trajectories = inputs.get('trajectories', {})
     if not trajectories:
-        return 'no trajectories given: pass at least one LammpsTrajectory or TrajectoryData in `trajectories`.'
+        return 'no trajectories given: pass at least one LammpsTrajectoryData or TrajectoryData in `trajectories`.'
     for label, node in trajectories.items():
         if not _is_trajectory(node):
-            return f'trajectory `{label}` is a {node.__class__.__name__}, not a LammpsTrajectory or TrajectoryData.'
+            return f'trajectory `{label}` is a {node.__class__.__name__}, not a LammpsTrajectoryData or TrajectoryData.'
     try:
         p = merge_parameters(inputs['parameters'].get_dict() if 'parameters' in inputs else {})
     except ValueError as exception:
@@ -91,7 +91,7 @@ class TransportAnalysisCalculation(CalcJob):
             'trajectories',
             valid_type=orm.Data,
             dynamic=True,
-            help='The trajectories (LammpsTrajectory or TrajectoryData), keyed by a label (a valid link label).',
+            help='The trajectories (LammpsTrajectoryData or TrajectoryData), keyed by a label (a valid link label).',
         )
         spec.input('analysis', valid_type=orm.Str, help=f'Which analysis to run, one of {list(ANALYSES)}.')
         spec.input(
