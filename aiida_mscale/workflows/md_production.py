@@ -93,7 +93,9 @@ class MdProductionParameters(ParameterModel):
 
     timestep: PositiveFloat = Field(0.001, le=0.1, description='[ps]')
     gcmc_steps: NonNegativeInt = Field(2000, le=10**9, description='Steps of the GCMC stage (with mu given).')
-    equilibration_steps: PositiveInt = Field(2000, le=10**9, description='Steps of the NPT equilibration.')
+    equilibration_steps: PositiveInt = Field(
+        2000, le=10**9, description='Steps of the equilibration (NPT, or the `equilibration_ensemble`).'
+    )
     production_steps: PositiveInt = Field(10000, le=10**10, description='Steps of the production run.')
     production_ensemble: Literal['nve', 'nvt', 'npt'] = 'npt'
     equilibration_ensemble: Literal['nvt', 'npt'] = Field(
@@ -201,7 +203,7 @@ class MdStatePointWorkChain(WorkChain):
         spec.output('extrapolative_configurations', valid_type=orm.Data, required=False)
         spec.output('max_grade', valid_type=orm.Float, required=False)
         spec.exit_code(411, 'ERROR_GCMC_FAILED', message='The GCMC composition stage failed: {message}')
-        spec.exit_code(412, 'ERROR_EQUILIBRATION_FAILED', message='The NPT equilibration failed: {message}')
+        spec.exit_code(412, 'ERROR_EQUILIBRATION_FAILED', message='The equilibration failed: {message}')
         spec.exit_code(413, 'ERROR_PRODUCTION_FAILED', message='The production run failed: {message}')
         spec.exit_code(
             414,
