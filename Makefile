@@ -4,6 +4,7 @@
 #   make demo    install, set up the embedded profile, run examples/demo.py
 #   make test    install, run the whole test suite (unit and integration)
 #   make test-fast  install, run the unit layer only (no external binary; about a minute)
+#   make test-packaging  pip install . in a fresh venv, every entry point loads (minutes; not in make test)
 #   make bench   install, run the benchmarks in benchmarks/
 #   make docs    install, build the Sphinx site of docs/ into docs/_build/html (warnings are errors)
 
@@ -23,7 +24,7 @@ export OMP_NUM_THREADS := 1
 APT_PACKAGES := quantum-espresso quantum-espresso-data openmpi-bin graphviz python3-venv \
 	python3-dolfinx python3-scipy g++
 
-.PHONY: install system venv lammps-plugin setup demo test test-fast bench docs clean-venv
+.PHONY: install system venv lammps-plugin setup demo test test-fast test-packaging bench docs clean-venv
 .PHONY: scale-out-packages scale-out load-test
 
 install: system venv lammps-plugin
@@ -62,7 +63,11 @@ demo: setup
 	$(BIN)/python examples/demo.py
 
 test: install scale-out-packages
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m 'not packaging'
+
+# `pip install .` (no extras) in a fresh venv loads every entry point: minutes, so not in `make test`
+test-packaging: venv
+	$(BIN)/python -m pytest -m packaging
 
 test-fast: venv
 	$(BIN)/python -m pytest -m unit

@@ -185,6 +185,11 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'integration: runs a real code (pw.x, ld1.x, LAMMPS, motep, dolfinx)')
     config.addinivalue_line('markers', 'unit: seconds, no external binary (`make test-fast`)')
     config.addinivalue_line('markers', 'slow: no external binary but more than a few seconds (not in `make test-fast`)')
+    config.addinivalue_line(
+        'markers',
+        'packaging: a fresh venv and `pip install .` (minutes, the first time tens of minutes: it fills a wheelhouse '
+        'from the index); `make test-packaging`, not in `make test`',
+    )
 
 
 def pytest_collection_modifyitems(config, items):
