@@ -153,6 +153,10 @@ def test_load_and_faults_through_slurm_with_four_workers(scale_out):
     assert summary['outcomes'] == {'finished_ok': 20}, summary
     assert summary['wrong_results'] == [] and summary['calcjobs_run'] == 20 and summary['calcjobs_not_ok'] == 0
     assert [f['fault'] for f in summary['faults']] == ['SIGKILL daemon worker', 'slurmctld stopped and started']
+    # the polling the setup chose for this machine (docs/scale-out.md): squeue every 2 s per worker, the transport
+    # opened without delay, the fail-safe database poll of waiting processes every 10 s (broadcasts do the work)
+    assert summary['settings']['minimum_job_poll_interval'] == 2.0 and summary['settings']['safe_interval'] == 0
+    assert summary['settings']['runner.poll.interval'] == 10
     assert result.returncode == 0, result.stderr[-2000:]
 
 
