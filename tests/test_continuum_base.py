@@ -112,6 +112,17 @@ def test_unphysical_state_reduces_the_time_step_then_aborts(workchain):
     assert process.ctx.inputs.parameters.get_dict()['mesh'] == {'n_cells': 20}  # no mesh refinement for an overshoot
 
 
+def test_out_of_walltime_is_left_to_base_restart_work_chain(workchain):
+    """No ``walltime_factor`` in its defaults: the shared walltime rerun of ``MscaleRestartWorkChain`` stays out, so a
+    cut (120) ends as any failure no handler knows (110, a scheduler error) and the walltime is not touched."""
+    unhandled = _inspect(workchain(), 110)
+    process = workchain()
+    process.ctx.inputs.metadata.options.max_wallclock_seconds = 300
+    result = _inspect(process, 120)
+    assert (result and result.status) == (unhandled and unhandled.status)
+    assert process.ctx.inputs.metadata.options.max_wallclock_seconds == 300
+
+
 def test_model_specific_keys():
     from aiida_mscale.workflows.continuum_base import smaller_time_step
 

@@ -50,7 +50,6 @@ from aiida.engine import ProcessHandlerReport, calcfunction, process_handler
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
 from aiida_mscale.calculations.continuum import ContinuumCalculation
-from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 CONTINUUM_PLUGIN = 'mscale.continuum'
@@ -111,18 +110,14 @@ def restart_parameters(parameters: orm.Dict, changes: orm.Dict) -> orm.Dict:
     return orm.Dict(recursive_merge(parameters.get_dict(), changes.get_dict()))
 
 
-def validate_inputs(inputs, _):
-    """Refuse a code of another plugin before anything runs."""
-    code = inputs.get('continuum', {}).get('code')
-    return wrong_plugin(code, CONTINUUM_PLUGIN, f'a continuum model needs a `{CONTINUUM_PLUGIN}` code')
-
-
 class ContinuumBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
     """Solve one continuum model, restarting a non-converged solve with a smaller time step, then a finer mesh."""
 
     _process_class = ContinuumCalculation
     _namespace = 'continuum'
     _unrecoverable = 'The solver failed in a way a restart cannot fix (missing output, internal error or bad input).'
+    _code_plugin = CONTINUUM_PLUGIN
+    _code_needs = f'a continuum model needs a `{CONTINUUM_PLUGIN}` code'
 
     defaults = AttributeDict(
         {
@@ -137,7 +132,6 @@ class ContinuumBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.inputs.validator = validate_inputs
         spec.exit_code(
             411,
             'ERROR_NOT_CONVERGED',

@@ -12,7 +12,7 @@ priority    child exit code                              action
             script error, unusable active set,           bad or the code is broken; a rerun gives the same
             non-finite grades)
 400         120 ``ERROR_SCHEDULER_OUT_OF_WALLTIME``      rerun with ``walltime_factor`` x the walltime (nothing of
-                                                         the cut run is reusable)
+                                                         the cut run is reusable; ``MscaleRestartWorkChain``'s)
 ==========  ===========================================  ============================================================
 
 Any other failure is rerun once by ``BaseRestartWorkChain`` (a second one in a row ends with its 402).
@@ -21,19 +21,12 @@ Any other failure is rerun once by ``BaseRestartWorkChain`` (a second one in a r
 from __future__ import annotations
 
 from aiida.common import AttributeDict
-from aiida.engine import ProcessHandlerReport, process_handler
+from aiida.engine import process_handler
 
 from aiida_mscale.calculations.mtp_select import MtpSelectCalculation
-from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 SELECT_PLUGIN = 'mscale.mtp.select'
-
-
-def validate_inputs(inputs, _):
-    """Refuse a code of another plugin before anything runs."""
-    code = inputs.get('mtp', {}).get('code')
-    return wrong_plugin(code, SELECT_PLUGIN, f'MaxVol selection needs a `{SELECT_PLUGIN}` code')
 
 
 class MtpSelectBaseWorkChain(MscaleRestartWorkChain):
@@ -46,12 +39,10 @@ class MtpSelectBaseWorkChain(MscaleRestartWorkChain):
         'non-finite grades).'
     )
 
-    defaults = AttributeDict({'walltime_factor': 2.0})
+    _code_plugin = SELECT_PLUGIN
+    _code_needs = f'MaxVol selection needs a `{SELECT_PLUGIN}` code'
 
-    @classmethod
-    def define(cls, spec):
-        super().define(spec)
-        spec.inputs.validator = validate_inputs
+    defaults = AttributeDict({'walltime_factor': 2.0})  # MscaleRestartWorkChain.handle_out_of_walltime
 
     # ----------------------------------------------------------------------------------------------- handlers
     @process_handler(
@@ -66,21 +57,6 @@ class MtpSelectBaseWorkChain(MscaleRestartWorkChain):
     def handle_unrecoverable_failure(self, calculation):
         """Missing output, a script error, an unusable active set or non-finite grades: abort."""
         return self.abort_unrecoverable(calculation)
-
-    @process_handler(priority=400, exit_codes=MtpSelectCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME)
-    def handle_out_of_walltime(self, calculation):
-        """Out of walltime: rerun with ``walltime_factor`` times the walltime (when one was set)."""
-        options = self.ctx.inputs.setdefault('metadata', {}).setdefault('options', {})
-        walltime = options.get('max_wallclock_seconds')
-        if walltime is None:
-            walltime = calculation.base.attributes.get('max_wallclock_seconds', None)
-        if walltime:
-            options['max_wallclock_seconds'] = int(walltime * self.defaults.walltime_factor)
-            action = f'rerunning with max_wallclock_seconds {options["max_wallclock_seconds"]}'
-        else:
-            action = 'rerunning (no walltime was set)'
-        self.report_error_handled(calculation, action)
-        return ProcessHandlerReport(True)
 
 
 __all__ = ['MtpSelectBaseWorkChain']

@@ -24,16 +24,9 @@ from aiida.engine import ProcessHandlerReport, process_handler
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from aiida_mscale.calculations.mtp_train import MtpTrainCalculation
-from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 TRAIN_PLUGIN = 'mscale.mtp.train'
-
-
-def validate_inputs(inputs, _):
-    """Refuse a code of another plugin before anything runs."""
-    code = inputs.get('mtp', {}).get('code')
-    return wrong_plugin(code, TRAIN_PLUGIN, f'MTP training needs a `{TRAIN_PLUGIN}` code')
 
 
 class MtpTrainBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
@@ -42,6 +35,8 @@ class MtpTrainBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
     _process_class = MtpTrainCalculation
     _namespace = 'mtp'
     _unrecoverable = 'The training failed in a way a restart cannot fix (missing output, script error or bad input).'
+    _code_plugin = TRAIN_PLUGIN
+    _code_needs = f'MTP training needs a `{TRAIN_PLUGIN}` code'
 
     defaults = AttributeDict(
         {
@@ -50,11 +45,6 @@ class MtpTrainBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
             'walltime_factor': 2.0,
         }
     )
-
-    @classmethod
-    def define(cls, spec):
-        super().define(spec)
-        spec.inputs.validator = validate_inputs
 
     @classmethod
     def get_protocol_filepath(cls) -> pathlib.Path:
@@ -129,17 +119,7 @@ class MtpTrainBaseWorkChain(ProtocolMixin, MscaleRestartWorkChain):
                 calculation, f'warm start from the last potential <{calculation.outputs.potential.pk}>'
             )
             return ProcessHandlerReport(True)
-        options = self.ctx.inputs.metadata.setdefault('options', {})
-        walltime = options.get('max_wallclock_seconds')
-        if walltime is None:
-            walltime = calculation.base.attributes.get('max_wallclock_seconds', None)
-        if walltime:
-            options['max_wallclock_seconds'] = int(walltime * self.defaults.walltime_factor)
-            action = f'no potential written: rerunning with max_wallclock_seconds {options["max_wallclock_seconds"]}'
-        else:
-            action = 'no potential written: rerunning'
-        self.report_error_handled(calculation, action)
-        return ProcessHandlerReport(True)
+        return self.rerun_with_more_walltime(calculation, 'no potential written: ')
 
 
 __all__ = ['MtpTrainBaseWorkChain']

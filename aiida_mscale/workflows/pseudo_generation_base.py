@@ -15,6 +15,7 @@ priority    child exit code                                 action
                                                             ``ERROR_DATASET_FAILED_TESTS``, so that a caller can keep
                                                             and mark the dataset
 400         120 ``ERROR_SCHEDULER_OUT_OF_WALLTIME``         rerun with ``walltime_factor`` x the walltime
+                                                            (``MscaleRestartWorkChain``'s handler)
 ==========  ==============================================  ==========================================================
 
 Any other failure (e.g. a scheduler error) stops with ``BaseRestartWorkChain``'s 402 (its input
@@ -27,16 +28,9 @@ from aiida.common import AttributeDict
 from aiida.engine import ProcessHandlerReport, process_handler
 
 from aiida_mscale.calculations.pseudo_generation import PseudoGenerationCalculation
-from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 GENERATE_PLUGIN = 'mscale.pseudo.generate'
-
-
-def validate_inputs(inputs, _):
-    """Refuse a code of another plugin before anything runs."""
-    code = inputs.get('generate', {}).get('code')
-    return wrong_plugin(code, GENERATE_PLUGIN, f'PAW generation needs a `{GENERATE_PLUGIN}` code (ld1.x)')
 
 
 class PseudoGenerationBaseWorkChain(MscaleRestartWorkChain):
@@ -46,12 +40,14 @@ class PseudoGenerationBaseWorkChain(MscaleRestartWorkChain):
     _namespace = 'generate'
     _unrecoverable = 'The generation failed in a way a restart cannot fix (missing output or ld1.x failure).'
 
-    defaults = AttributeDict({'walltime_factor': 2.0})
+    _code_plugin = GENERATE_PLUGIN
+    _code_needs = f'PAW generation needs a `{GENERATE_PLUGIN}` code (ld1.x)'
+
+    defaults = AttributeDict({'walltime_factor': 2.0})  # MscaleRestartWorkChain.handle_out_of_walltime
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.inputs.validator = validate_inputs
         spec.exit_code(
             310,
             'ERROR_DATASET_FAILED_TESTS',
@@ -88,21 +84,6 @@ class PseudoGenerationBaseWorkChain(MscaleRestartWorkChain):
         return ProcessHandlerReport(
             True, self.exit_codes.ERROR_DATASET_FAILED_TESTS.format(message=calculation.exit_message or '')
         )
-
-    @process_handler(priority=400, exit_codes=PseudoGenerationCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME)
-    def handle_out_of_walltime(self, calculation):
-        """Out of walltime: rerun with ``walltime_factor`` times the walltime."""
-        options = self.ctx.inputs.metadata.setdefault('options', {})
-        walltime = options.get('max_wallclock_seconds') or calculation.base.attributes.get(
-            'max_wallclock_seconds', None
-        )
-        if walltime:
-            options['max_wallclock_seconds'] = int(walltime * self.defaults.walltime_factor)
-            action = f'rerunning with max_wallclock_seconds {options["max_wallclock_seconds"]}'
-        else:
-            action = 'rerunning'
-        self.report_error_handled(calculation, action)
-        return ProcessHandlerReport(True)
 
 
 __all__ = ['PseudoGenerationBaseWorkChain']

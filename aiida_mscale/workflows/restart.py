@@ -4,12 +4,24 @@ A subclass names its CalcJob (``_process_class``), the namespace its inputs are 
 what an unrecoverable failure means for it (``_unrecoverable``); it adds its own ``@process_handler`` methods,
 ordered by priority, and may extend :meth:`setup`. Every handler reports the failure and the action taken through
 :meth:`report_error_handled`; a handler of an unrecoverable exit code returns :meth:`abort_unrecoverable`.
+
+What every chain would otherwise copy lives here:
+
+* the plugin check: a subclass that sets ``_code_plugin`` (the CalcJob entry point its code must run) and
+  ``_code_needs`` (what for, in :func:`~aiida_mscale.workflows.codes.wrong_plugin`'s words) refuses a code of another
+  plugin before anything runs;
+* the walltime rerun: a subclass whose ``defaults`` hold ``walltime_factor`` reruns a calculation the scheduler cut
+  (120 ``ERROR_SCHEDULER_OUT_OF_WALLTIME``, priority 400) with ``walltime_factor`` times the walltime
+  (:meth:`handle_out_of_walltime`); a subclass that can do better (a warm start) overrides that handler and may fall
+  back on :meth:`rerun_with_more_walltime`. Without ``walltime_factor`` the cut is left to ``BaseRestartWorkChain``.
 """
 
 from __future__ import annotations
 
 from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, while_
+from aiida.engine import BaseRestartWorkChain, CalcJob, ProcessHandlerReport, process_handler, while_
+
+from aiida_mscale.workflows.codes import wrong_plugin
 
 
 class MscaleRestartWorkChain(BaseRestartWorkChain):
@@ -17,6 +29,10 @@ class MscaleRestartWorkChain(BaseRestartWorkChain):
 
     _namespace: str = ''
     _unrecoverable: str = 'The calculation failed in a way a restart cannot fix.'
+    _code_plugin: str = ''  # the entry point the code of ``_namespace`` must run ('' : not checked)
+    _code_needs: str = ''  # e.g. "MaxVol selection needs a `mscale.mtp.select` code"
+
+    defaults = AttributeDict()  # 'walltime_factor': the walltime of a rerun after a cut, times that of the cut run
 
     @classmethod
     def define(cls, spec):
@@ -32,6 +48,14 @@ class MscaleRestartWorkChain(BaseRestartWorkChain):
         )
         spec.expose_outputs(cls._process_class)
         spec.exit_code(300, 'ERROR_UNRECOVERABLE_FAILURE', message=cls._unrecoverable)
+        if cls._code_plugin:
+            spec.inputs.validator = cls.validate_code
+
+    @classmethod
+    def validate_code(cls, inputs, _):
+        """Refuse a code of another plugin than ``_code_plugin`` before anything runs."""
+        code = inputs.get(cls._namespace, {}).get('code')
+        return wrong_plugin(code, cls._code_plugin, cls._code_needs)
 
     def setup(self):
         """``ctx.inputs``: the exposed inputs of the calculation, which the handlers change between runs."""
@@ -50,3 +74,27 @@ class MscaleRestartWorkChain(BaseRestartWorkChain):
         """Stop with ``ERROR_UNRECOVERABLE_FAILURE``: a rerun would fail the same way."""
         self.report_error_handled(calculation, 'unrecoverable failure, aborting')
         return ProcessHandlerReport(True, self.exit_codes.ERROR_UNRECOVERABLE_FAILURE)
+
+    def rerun_with_more_walltime(self, calculation, note: str = '') -> ProcessHandlerReport:
+        """Rerun with ``defaults.walltime_factor`` times the walltime (s) of ``calculation``, when one was set.
+
+        :param note: what the report says before the action, e.g. ``'no potential written: '``.
+        """
+        options = self.ctx.inputs.setdefault('metadata', {}).setdefault('options', {})
+        walltime = options.get('max_wallclock_seconds')
+        if walltime is None:
+            walltime = calculation.base.attributes.get('max_wallclock_seconds', None)
+        if walltime:
+            options['max_wallclock_seconds'] = int(walltime * self.defaults.walltime_factor)
+            action = f'rerunning with max_wallclock_seconds {options["max_wallclock_seconds"]}'
+        else:
+            action = 'rerunning (no walltime was set)'
+        self.report_error_handled(calculation, note + action)
+        return ProcessHandlerReport(True)
+
+    @process_handler(priority=400, exit_codes=CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME)
+    def handle_out_of_walltime(self, calculation):
+        """Out of walltime: rerun with ``walltime_factor`` times the walltime (only if ``defaults`` has one)."""
+        if 'walltime_factor' not in self.defaults:
+            return None
+        return self.rerun_with_more_walltime(calculation)

@@ -11,7 +11,7 @@ priority    child exit code                              action
 600         300 / 301 / 310 (missing or unreadable       abort with 300 ``ERROR_UNRECOVERABLE_FAILURE``: the input is
             output, input refused by the analysis)       bad or the code is broken; a rerun gives the same
 400         120 ``ERROR_SCHEDULER_OUT_OF_WALLTIME``      rerun with ``walltime_factor`` x the walltime (nothing of
-                                                         the cut run is reusable)
+                                                         the cut run is reusable; ``MscaleRestartWorkChain``'s)
 ==========  ===========================================  ============================================================
 
 Any other failure is rerun once by ``BaseRestartWorkChain`` (a second one in a row ends with its 402).
@@ -20,19 +20,12 @@ Any other failure is rerun once by ``BaseRestartWorkChain`` (a second one in a r
 from __future__ import annotations
 
 from aiida.common import AttributeDict
-from aiida.engine import ProcessHandlerReport, process_handler
+from aiida.engine import process_handler
 
 from aiida_mscale.calculations.transport_analysis import TransportAnalysisCalculation
-from aiida_mscale.workflows.codes import wrong_plugin
 from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 
 ANALYSIS_PLUGIN = 'mscale.transport.analysis'
-
-
-def validate_inputs(inputs, _):
-    """Refuse a code of another plugin before anything runs."""
-    code = inputs.get('analysis', {}).get('code')
-    return wrong_plugin(code, ANALYSIS_PLUGIN, f'the transport analysis needs a `{ANALYSIS_PLUGIN}` code')
 
 
 class TransportAnalysisBaseWorkChain(MscaleRestartWorkChain):
@@ -44,12 +37,10 @@ class TransportAnalysisBaseWorkChain(MscaleRestartWorkChain):
         'The analysis failed in a way a restart cannot fix (missing or unreadable output, or input it refused).'
     )
 
-    defaults = AttributeDict({'walltime_factor': 2.0})
+    _code_plugin = ANALYSIS_PLUGIN
+    _code_needs = f'the transport analysis needs a `{ANALYSIS_PLUGIN}` code'
 
-    @classmethod
-    def define(cls, spec):
-        super().define(spec)
-        spec.inputs.validator = validate_inputs
+    defaults = AttributeDict({'walltime_factor': 2.0})  # MscaleRestartWorkChain.handle_out_of_walltime
 
     @process_handler(
         priority=600,
@@ -62,21 +53,6 @@ class TransportAnalysisBaseWorkChain(MscaleRestartWorkChain):
     def handle_unrecoverable_failure(self, calculation):
         """Missing or unreadable output, or input the analysis refused: abort."""
         return self.abort_unrecoverable(calculation)
-
-    @process_handler(priority=400, exit_codes=TransportAnalysisCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME)
-    def handle_out_of_walltime(self, calculation):
-        """Out of walltime: rerun with ``walltime_factor`` times the walltime (when one was set)."""
-        options = self.ctx.inputs.setdefault('metadata', {}).setdefault('options', {})
-        walltime = options.get('max_wallclock_seconds')
-        if walltime is None:
-            walltime = calculation.base.attributes.get('max_wallclock_seconds', None)
-        if walltime:
-            options['max_wallclock_seconds'] = int(walltime * self.defaults.walltime_factor)
-            action = f'rerunning with max_wallclock_seconds {options["max_wallclock_seconds"]}'
-        else:
-            action = 'rerunning (no walltime was set)'
-        self.report_error_handled(calculation, action)
-        return ProcessHandlerReport(True)
 
 
 __all__ = ['TransportAnalysisBaseWorkChain']
