@@ -411,11 +411,11 @@ def test_bad_input_is_refused_before_anything_runs(aiida_profile, case, message)
         parameters['fit_windw'] = [0.1, 0.5]
     elif case == 'frame_stride':
         parameters.update(descriptor_window=5, descriptor_frame_stride=10)
-    builder = TransportAnalysisWorkChain.get_builder_from_protocol(
-        trajectories, species, temperatures=temperatures, overrides={'parameters': parameters}
-    )
     before = orm.QueryBuilder().append(orm.ProcessNode).count()
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message):  # a port refuses already when the builder is filled
+        builder = TransportAnalysisWorkChain.get_builder_from_protocol(
+            trajectories, species, temperatures=temperatures, overrides={'parameters': parameters}
+        )
         run_get_node(builder)
     assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
 

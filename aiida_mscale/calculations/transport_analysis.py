@@ -26,37 +26,110 @@ def _trajectory_filename(index: int) -> str:
     return f'trajectory_{index:03d}.npz'
 
 
+def is_trajectory(node) -> bool:
+    """Whether ``node`` is a trajectory the analyses read (LammpsTrajectoryData or TrajectoryData)."""
+    from aiida_mscale.data.lammps_trajectory import LammpsTrajectoryData
+
+    return isinstance(node, (LammpsTrajectoryData, orm.TrajectoryData))
+
+
+def validate_trajectories(trajectories, _):
+    """At least one trajectory, each a LammpsTrajectoryData or TrajectoryData."""
+    if not trajectories:
+        return 'no trajectories given: pass at least one LammpsTrajectoryData or TrajectoryData in `trajectories`.'
+    for label, node in trajectories.items():
+        if not is_trajectory(node):
+            return f'trajectory `{label}` is a {node.__class__.__name__}, not a LammpsTrajectoryData or TrajectoryData.'
+    return None
+
+
+def validate_mobile_species(mobile_species, _):
+    """A species or a comma-separated list of species."""
+    from aiida_mscale.workflows.transport.settings import species_list
+
+    try:
+        species_list(mobile_species.value)
+    except ValueError as exception:
+        return str(exception)
+    return None
+
+
+def validate_parameters(parameters, _):
+    """Settings :func:`~aiida_mscale.workflows.transport.settings.merge_parameters` accepts."""
+    from aiida_mscale.workflows.transport.settings import merge_parameters
+
+    try:
+        merge_parameters(parameters.get_dict())
+    except ValueError as exception:
+        return str(exception)
+    return None
+
+
+def validate_timestep(timestep, _):
+    """A positive timestep [ps]."""
+    if timestep.value <= 0:
+        return f'`timestep` must be positive [ps], got {timestep.value}'
+    return None
+
+
+def define_trajectory_inputs(spec, mobile_species_required: bool) -> None:
+    """Declare the inputs the job and ``TransportAnalysisWorkChain`` share, with their validators and help.
+
+    ``trajectories``, ``mobile_species``, ``parameters`` and ``timestep`` [ps]: the one place they are declared.
+
+    :param mobile_species_required: whether ``mobile_species`` must be given (the work chain: always; the job: only
+        for ``modes``, which its namespace validator checks).
+    """
+    spec.input_namespace(
+        'trajectories',
+        valid_type=orm.Data,
+        dynamic=True,
+        validator=validate_trajectories,
+        help='The trajectories (LammpsTrajectoryData or TrajectoryData), keyed by a label (a valid link label).',
+    )
+    spec.input(
+        'mobile_species',
+        valid_type=orm.Str,
+        required=mobile_species_required,
+        validator=validate_mobile_species,
+        help='The mobile species, e.g. `Li` (or `Li, Na`); the diffusion modes (`modes`) are those of the first.',
+    )
+    spec.input(
+        'parameters',
+        valid_type=orm.Dict,
+        default=lambda: orm.Dict({}),
+        validator=validate_parameters,
+        help='Analysis settings (fit window, n_blocks, charge, descriptor window/stride, analyses to run...): '
+        'see aiida_mscale.workflows.transport.settings.DEFAULTS.',
+    )
+    spec.input(
+        'timestep',
+        valid_type=orm.Float,
+        required=False,
+        validator=validate_timestep,
+        help="MD timestep [ps]: time = step * timestep. Overrides the creator's `parameters.timestep`; needed "
+        'for a TrajectoryData without a `times` array (then its stepids are the steps).',
+    )
+
+
 def validate_inputs(inputs, _):
-    """Refuse an unknown analysis, a trajectory of another type, bad settings and missing species before any run."""
+    """Refuse an unknown analysis, missing species and unknown trajectory labels before any run (the ports check
+    each input on its own)."""
     from aiida_mscale.workflows.transport.reader import trajectory_metadata
     from aiida_mscale.workflows.transport.settings import merge_parameters, species_list
-    from aiida_mscale.workflows.transport.workchain import _is_trajectory
 
     analysis = inputs.get('analysis')
     if analysis is None:
         return None
     if analysis.value not in ANALYSES:
         return f'`analysis` must be one of {list(ANALYSES)}, got {analysis.value!r}'
-    trajectories = inputs.get('trajectories', {})
-    if not trajectories:
-        return 'no trajectories given: pass at least one LammpsTrajectoryData or TrajectoryData in `trajectories`.'
-    for label, node in trajectories.items():
-        if not _is_trajectory(node):
-            return f'trajectory `{label}` is a {node.__class__.__name__}, not a LammpsTrajectoryData or TrajectoryData.'
-    try:
-        p = merge_parameters(inputs['parameters'].get_dict() if 'parameters' in inputs else {})
-    except ValueError as exception:
-        return str(exception)
+    trajectories = inputs['trajectories']
+    p = merge_parameters(inputs['parameters'].get_dict() if 'parameters' in inputs else {})
     timestep = inputs['timestep'].value if 'timestep' in inputs else None
-    if timestep is not None and timestep <= 0:
-        return f'`timestep` must be positive [ps], got {timestep}'
     if analysis.value == 'modes':
         if 'mobile_species' not in inputs:
             return 'the `modes` analysis needs `mobile_species`'
-        try:
-            symbols = species_list(inputs['mobile_species'].value)
-        except ValueError as exception:
-            return str(exception)
+        symbols = species_list(inputs['mobile_species'].value)
         chosen = p['descriptor_trajectories'] or sorted(trajectories)
         missing = sorted(set(chosen) - set(trajectories))
         if missing:
@@ -87,31 +160,8 @@ class TransportAnalysisCalculation(CalcJob):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input_namespace(
-            'trajectories',
-            valid_type=orm.Data,
-            dynamic=True,
-            help='The trajectories (LammpsTrajectoryData or TrajectoryData), keyed by a label (a valid link label).',
-        )
+        define_trajectory_inputs(spec, mobile_species_required=False)
         spec.input('analysis', valid_type=orm.Str, help=f'Which analysis to run, one of {list(ANALYSES)}.')
-        spec.input(
-            'mobile_species',
-            valid_type=orm.Str,
-            required=False,
-            help='The mobile species whose diffusion modes are found (`modes`; the first of a list).',
-        )
-        spec.input(
-            'parameters',
-            valid_type=orm.Dict,
-            default=lambda: orm.Dict({}),
-            help='Analysis settings: see aiida_mscale.workflows.transport.settings.DEFAULTS.',
-        )
-        spec.input(
-            'timestep',
-            valid_type=orm.Float,
-            required=False,
-            help="MD timestep [ps] when the trajectories' times cannot be read from them or their creators.",
-        )
         spec.inputs.validator = validate_inputs
         spec.inputs['metadata']['options']['parser_name'].default = 'mscale.transport.analysis'
         spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
@@ -146,4 +196,4 @@ class TransportAnalysisCalculation(CalcJob):
         return script_calcinfo(self, [INPUT_FILENAME], STDOUT_FILENAME, STDERR_FILENAME, list(OUTPUT_FILES))
 
 
-__all__ = ['ANALYSES', 'TransportAnalysisCalculation']
+__all__ = ['ANALYSES', 'TransportAnalysisCalculation', 'define_trajectory_inputs', 'is_trajectory']

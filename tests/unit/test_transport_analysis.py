@@ -73,6 +73,28 @@ def test_errors(parse, calc_inputs, case, exit_status, name, text):
     assert not outputs
 
 
+def test_the_job_and_the_work_chain_declare_their_shared_inputs_once(aiida_profile):
+    """``trajectories``, ``mobile_species``, ``parameters``, ``timestep``: one declaration, the same checks."""
+    from aiida import orm
+    from aiida.plugins import CalculationFactory
+
+    from aiida_mscale.workflows.transport import TransportAnalysisWorkChain
+
+    job, chain = (process.spec().inputs for process in (CalculationFactory(ENTRY_POINT), TransportAnalysisWorkChain))
+    for name in ('trajectories', 'mobile_species', 'parameters', 'timestep'):
+        assert (job[name].help, job[name].validator) == (chain[name].help, chain[name].validator), name
+    assert chain['mobile_species'].required and not job['mobile_species'].required  # the job needs it for `modes`
+    for inputs in (job, chain):
+        assert inputs['timestep'].validate(orm.Float(-0.5)).message == '`timestep` must be positive [ps], got -0.5'
+        assert 'no trajectories given' in inputs['trajectories'].validate({}).message
+        assert 'is a Int, not a LammpsTrajectoryData' in inputs['trajectories'].validate({'a': orm.Int(1)}).message
+        assert (
+            "unknown analysis parameters ['fit_windw']"
+            in inputs['parameters'].validate(orm.Dict({'fit_windw': [0.1, 0.5]})).message
+        )
+        assert inputs['timestep'].validate(orm.Float(0.002)) is None
+
+
 # ------------------------------------------------------------------------------ TransportAnalysisBaseWorkChain
 @pytest.fixture
 def restart_workchain(unit_computer, calc_inputs):

@@ -17,6 +17,8 @@ from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
+from aiida_mscale.calculations.transport_analysis import define_trajectory_inputs
+
 from .base import TransportAnalysisBaseWorkChain
 from .functions import arrhenius, diffusion_modes_and_importance, diffusivity, environment_classes
 from .reader import creator_parameters, trajectory_metadata
@@ -29,12 +31,6 @@ HEAVY = {
     'modes': (('result', 'arrays'), ('modes', 'modes_arrays'), 'ERROR_MODES'),
     'environments': (('result', 'fractions'), ('environments', 'environment_fractions'), 'ERROR_ENVIRONMENTS'),
 }
-
-
-def _is_trajectory(node) -> bool:
-    from aiida_mscale.data.lammps_trajectory import LammpsTrajectoryData
-
-    return isinstance(node, (LammpsTrajectoryData, orm.TrajectoryData))
 
 
 def resolve_temperature(label: str, node, temperatures: dict) -> float:
@@ -51,27 +47,18 @@ def resolve_temperature(label: str, node, temperatures: dict) -> float:
 
 
 def validate_inputs(inputs, _):
-    """Refuse bad input before anything runs, with the analysis' own checks where they are cheap."""
+    """Refuse bad input before anything runs, with the analysis' own checks where they are cheap (the ports shared
+    with ``TransportAnalysisCalculation`` check each input on its own)."""
     from aiida_mscale.analysis.diffusion import check_fit_window
 
-    trajectories = inputs.get('trajectories', {})
-    if not trajectories:
-        return 'no trajectories given: pass at least one LammpsTrajectoryData or TrajectoryData in `trajectories`.'
-    for label, node in trajectories.items():
-        if not _is_trajectory(node):
-            return f'trajectory `{label}` is a {node.__class__.__name__}, not a LammpsTrajectoryData or TrajectoryData.'
-    try:
-        p = merge_parameters(inputs['parameters'].get_dict() if 'parameters' in inputs else {})
-        symbols = species_list(inputs['mobile_species'].value)
-    except ValueError as exception:
-        return str(exception)
+    trajectories = inputs['trajectories']
+    p = merge_parameters(inputs['parameters'].get_dict() if 'parameters' in inputs else {})
+    symbols = species_list(inputs['mobile_species'].value)
     temperatures = inputs.get('temperatures', {})
     unknown = sorted(set(temperatures) - set(trajectories))
     if unknown:
         return f'`temperatures` {unknown} have no trajectory of the same label (trajectories: {sorted(trajectories)}).'
     timestep = inputs['timestep'].value if 'timestep' in inputs else None
-    if timestep is not None and timestep <= 0:
-        return f'`timestep` must be positive [ps], got {timestep}'
     resolved = {}
     for label, node in sorted(trajectories.items()):
         try:
@@ -125,33 +112,13 @@ class TransportAnalysisWorkChain(ProtocolMixin, WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input_namespace(
-            'trajectories',
-            valid_type=orm.Data,
-            dynamic=True,
-            help='The trajectories (LammpsTrajectoryData or TrajectoryData), keyed by a label (a valid link label).',
-        )
+        define_trajectory_inputs(spec, mobile_species_required=True)
         spec.input_namespace(
             'temperatures',
             valid_type=orm.Float,
             dynamic=True,
             required=False,
             help="Temperature [K] per trajectory label; default: the creator calculation's `parameters.temperature`.",
-        )
-        spec.input('mobile_species', valid_type=orm.Str, help='The mobile species, e.g. `Li` (or `Li, Na`).')
-        spec.input(
-            'timestep',
-            valid_type=orm.Float,
-            required=False,
-            help="MD timestep [ps]: time = step * timestep. Overrides the creator's `parameters.timestep`; needed "
-            'for a TrajectoryData without a `times` array (then its stepids are the steps).',
-        )
-        spec.input(
-            'parameters',
-            valid_type=orm.Dict,
-            default=lambda: orm.Dict({}),
-            help='Analysis settings (fit window, n_blocks, charge, descriptor window/stride, analyses to run...): '
-            'see aiida_mscale.workflows.transport.settings.DEFAULTS.',
         )
         spec.expose_inputs(
             TransportAnalysisBaseWorkChain,
