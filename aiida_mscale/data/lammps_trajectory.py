@@ -42,7 +42,7 @@ import numpy as np
 from aiida import orm
 from aiida.common.exceptions import ValidationError
 
-__all__ = ['DumpError', 'DumpFrames', 'LammpsTrajectoryData', 'read_dump']
+__all__ = ['DumpError', 'DumpFrames', 'LammpsTrajectoryData', 'read_dump', 'read_last_frame']
 
 #: The one repository file of a node.
 FRAMES_FILE = 'frames.npz'
@@ -124,6 +124,68 @@ def _frame(lines: list[str], start: int) -> tuple[dict, int]:
     return frame, k
 
 
+def _lines(text: str) -> tuple[list[str], list[int], bool]:
+    """(the lines of a dump text, the indices of its ``ITEM: TIMESTEP`` lines, whether its last line was cut).
+
+    A text that does not end with a newline was cut while being written: its last line is left out.
+    """
+    lines = text.splitlines()
+    cut = bool(lines) and not text.endswith('\n')
+    if cut:
+        lines = lines[:-1]
+    return lines, [k for k, line in enumerate(lines) if line.startswith('ITEM: TIMESTEP')], cut
+
+
+def _frame_arrays(frame: dict) -> dict[str, np.ndarray]:
+    """The per-atom arrays of a frame of :func:`_frame`, atoms sorted by id: the ``ATOM_COLUMNS`` (as text), the
+    ``VECTOR_COLUMNS`` dumped (``images`` as integers, the others as float64) and ``column_<name>`` of the others."""
+    columns = frame['columns']
+    table = frame['table']
+    table = table[np.argsort(table[:, columns.index('id')].astype(np.int64), kind='stable')]
+    arrays = {key: table[:, columns.index(name)] for key, name in ATOM_COLUMNS.items() if name in columns}
+    used = set(ATOM_COLUMNS.values())
+    for key, names in VECTOR_COLUMNS.items():
+        if all(name in columns for name in names):
+            block = table[:, [columns.index(name) for name in names]]
+            arrays[key] = block.astype(np.int64 if key == 'images' else np.float64)
+            used.update(names)
+    for name in columns:
+        if name not in used:
+            arrays[f'column_{name}'] = table[:, columns.index(name)].astype(np.float64)
+    return arrays
+
+
+def read_last_frame(text: str) -> dict:
+    """The last complete frame of a LAMMPS ``dump custom`` text, whatever the frames before it hold (GCMC changes
+    the number of atoms between frames; a run cut while writing leaves a partial last frame, which is skipped).
+
+    :return: ``step`` (MD step), ``cell`` (3, 3) [Angstrom], ``origin`` (3,) [Angstrom], ``boundary``,
+        ``field_names`` and the per-atom arrays of the module table without the frame axis (``ids``, ``elements``,
+        ``positions`` (N, 3) [Angstrom], ``velocities`` (N, 3) [Angstrom/ps], ... as dumped), atoms sorted by id.
+    :raises DumpError: for a text without a complete frame, or without ``id x y z`` columns.
+    """
+    lines, starts, _ = _lines(text)
+    for start in reversed(starts):
+        try:
+            frame, _ = _frame(lines, start)
+        except (ValueError, IndexError, KeyError):
+            continue
+        missing = [name for name in ('id', 'x', 'y', 'z') if name not in frame['columns']]
+        if missing:
+            raise DumpError(f'the dump has no {missing} columns (columns: {frame["columns"]})')
+        result = {
+            'step': frame['step'],
+            'cell': frame['cell'],
+            'origin': frame['origin'],
+            'boundary': list(frame['boundary']),
+            'field_names': list(frame['columns']),
+            **_frame_arrays(frame),
+        }
+        result['ids'] = result['ids'].astype(np.int64)
+        return result
+    raise DumpError('the dump holds no complete frame')
+
+
 def read_dump(text: str) -> DumpFrames:
     """The frames of a LAMMPS ``dump custom`` text as arrays (see the module docstring), atoms sorted by id.
 
@@ -133,11 +195,7 @@ def read_dump(text: str) -> DumpFrames:
     :raises DumpError: for a text without a complete frame, a malformed frame before the last, or frames whose
         atoms (number, ids, types, elements) or columns differ.
     """
-    lines = text.splitlines()
-    cut = bool(lines) and not text.endswith('\n')
-    if cut:
-        lines = lines[:-1]  # the last line was cut while being written: its frame is incomplete
-    starts = [k for k, line in enumerate(lines) if line.startswith('ITEM: TIMESTEP')]
+    lines, starts, cut = _lines(text)  # a cut last line: its frame is incomplete
     columns, first, dropped = None, None, cut
     per_frame: dict[str, list] = {}
     for n, start in enumerate(starts):
@@ -160,27 +218,19 @@ def read_dump(text: str) -> DumpFrames:
             raise DumpError(f'frame {n} has the columns {frame["columns"]}, frame 0 has {columns}')
         elif frame['natoms'] != first['natoms']:
             raise DumpError(f'the number of atoms changes from {first["natoms"]} to {frame["natoms"]} at frame {n}')
-        table = frame['table']
-        table = table[np.argsort(table[:, columns.index('id')].astype(np.int64), kind='stable')]
+        arrays = _frame_arrays(frame)
         for key, name in ATOM_COLUMNS.items():
-            if name in columns:
-                values = table[:, columns.index(name)]
+            if key in arrays:
                 if key not in per_frame:
-                    per_frame[key] = values
-                elif np.any(values != per_frame[key]):
+                    per_frame[key] = arrays[key]
+                elif np.any(arrays[key] != per_frame[key]):
                     raise DumpError(f'the atoms change along the dump: column `{name}` differs at frame {n}')
         per_frame.setdefault('steps', []).append(frame['step'])
         per_frame.setdefault('cells', []).append(frame['cell'])
         per_frame.setdefault('origins', []).append(frame['origin'])
-        used = set(ATOM_COLUMNS.values())
-        for key, names in VECTOR_COLUMNS.items():
-            if all(name in columns for name in names):
-                block = table[:, [columns.index(name) for name in names]]
-                per_frame.setdefault(key, []).append(block.astype(np.int64 if key == 'images' else np.float64))
-                used.update(names)
-        for name in columns:
-            if name not in used:
-                per_frame.setdefault(f'column_{name}', []).append(table[:, columns.index(name)].astype(np.float64))
+        for key, values in arrays.items():
+            if key not in ATOM_COLUMNS:
+                per_frame.setdefault(key, []).append(values)
     if columns is None:
         raise DumpError('the dump holds no complete frame')
     result = DumpFrames(field_names=list(columns), boundary=list(first['boundary']), dropped_incomplete_frame=dropped)

@@ -53,49 +53,24 @@ def validate_inputs(inputs, _):
 
 
 def read_last_frame(text: str) -> dict:
-    """The last frame of a LAMMPS ``custom`` dump with ``element x y z`` (and optionally ``vx vy vz``) columns.
+    """The last complete frame of a LAMMPS ``custom`` dump with ``id element x y z`` (and optionally ``vx vy vz``)
+    columns, read by :func:`aiida_mscale.data.lammps_trajectory.read_last_frame`.
 
-    :return: ``{'step': int, 'atoms': ase.Atoms (cell from the box bounds, atoms sorted by id), 'velocities':
-        (N, 3) array [Angstrom/ps] or None}``.
-    :raises ValueError: for a dump without a complete frame.
+    :return: ``{'step': int, 'atoms': ase.Atoms (positions from the box origin [Angstrom], atoms sorted by id),
+        'velocities': (N, 3) array [Angstrom/ps] or None}``.
+    :raises ValueError: for a dump without a complete frame or without an ``element`` column.
     """
-    import numpy as np
     from ase import Atoms
 
-    lines = text.splitlines()
-    starts = [k for k, line in enumerate(lines) if line.startswith('ITEM: TIMESTEP')]
-    for start in reversed(starts):  # the last complete frame (a cut run may leave a partial one)
-        try:
-            step = int(lines[start + 1])
-            count = int(lines[start + 3])
-            box_header = lines[start + 4].split()
-            bounds = np.array([[float(v) for v in lines[start + 5 + d].split()] for d in range(3)])
-            columns = lines[start + 8].split()[2:]
-            rows = [lines[start + 9 + k].split() for k in range(count)]
-        except (IndexError, ValueError):
-            continue
-        if len(rows) != count or any(len(row) != len(columns) for row in rows):
-            continue
-        if 'xy' in box_header:  # triclinic: bounds are xlo_bound xhi_bound xy, ...
-            xy, xz, yz = bounds[0, 2], bounds[1, 2], bounds[2, 2]
-            xlo = bounds[0, 0] - min(0.0, xy, xz, xy + xz)
-            xhi = bounds[0, 1] - max(0.0, xy, xz, xy + xz)
-            ylo, yhi = bounds[1, 0] - min(0.0, yz), bounds[1, 1] - max(0.0, yz)
-            zlo, zhi = bounds[2, 0], bounds[2, 1]
-        else:
-            xy = xz = yz = 0.0
-            (xlo, xhi), (ylo, yhi), (zlo, zhi) = bounds[:, 0:2]
-        cell = np.array([[xhi - xlo, 0.0, 0.0], [xy, yhi - ylo, 0.0], [xz, yz, zhi - zlo]])
-        table = {name: [row[k] for row in rows] for k, name in enumerate(columns)}
-        order = np.argsort(np.array(table['id'], dtype=int))
-        positions = np.array([table[c] for c in ('x', 'y', 'z')], dtype=float).T[order] - [xlo, ylo, zlo]
-        symbols = [table['element'][k] for k in order]
-        atoms = Atoms(symbols=symbols, positions=positions, cell=cell, pbc=True)
-        velocities = None
-        if all(c in table for c in ('vx', 'vy', 'vz')):
-            velocities = np.array([table[c] for c in ('vx', 'vy', 'vz')], dtype=float).T[order]
-        return {'step': step, 'atoms': atoms, 'velocities': velocities}
-    raise ValueError('the dump holds no complete frame')
+    from aiida_mscale.data.lammps_trajectory import read_last_frame as read_frame
+
+    frame = read_frame(text)
+    if 'elements' not in frame:
+        raise ValueError(f'the dump has no `element` column (columns: {frame["field_names"]})')
+    atoms = Atoms(
+        symbols=frame['elements'].tolist(), positions=frame['positions'] - frame['origin'], cell=frame['cell'], pbc=True
+    )
+    return {'step': frame['step'], 'atoms': atoms, 'velocities': frame.get('velocities')}
 
 
 @calcfunction
