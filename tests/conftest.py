@@ -96,28 +96,93 @@ def ld1_code(mscale_setup):
     return _code('ld1@localhost')
 
 
+#: Exports the ld1 families of the profile `aiida-mscale setup` made, with their provenance: the PseudoFamilyWorkChain,
+#: its ld1.x calculations (retrieved files, transferability reports) and the verification summary the family points at.
+_EXPORT_LD1_FAMILIES = """
+import sys
+from aiida import load_profile, orm
+from aiida.tools.archive import create_archive
+
+load_profile(sys.argv[2])
+groups = [orm.load_group(label) for label in sys.argv[3:]]
+summaries = [orm.load_node(group.base.extras.get('verification_uuid')) for group in groups]
+create_archive([*groups, *summaries], sys.argv[1], return_backward=True, call_calc_backward=True,
+               call_work_backward=True)
+"""
+
+
 @pytest.fixture(scope='session')
-def ld1_pseudo_family_pbesol(ld1_code):
-    """The family `mscale/ld1/PBEsol` (16 elements, ld1.x-generated PAW datasets), made by the bootstrap code."""
-    from aiida import orm
+def setup_cli(tmp_path_factory):
+    """`aiida-mscale setup` on a fresh AIIDA_PATH, as a user runs it: `--check` before, setup twice, `--check` after.
+
+    Returns the AIIDA_PATH, the four completed processes and an archive of the two ld1 families this setup generated.
+    The families are generated once per session, here, by the command itself (16 ld1.x datasets each, about a minute
+    per family); the test profile imports them (:func:`ld1_families`) instead of generating them a second time.
+    """
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    import types
 
     from aiida_mscale.setup import bootstrap
 
-    step = bootstrap.ensure_ld1_pseudo_family('PBEsol')
-    assert step.status in ('created', 'exists'), str(step)
-    return orm.load_group(bootstrap.LD1_FAMILY_LABELS['PBEsol'])
+    path = tmp_path_factory.mktemp('setup_cli')
+    env = {**os.environ, 'AIIDA_PATH': str(path)}
+    executable = str(pathlib.Path(sys.executable).parent / 'aiida-mscale')
+
+    def setup(*args):
+        return subprocess.run([executable, 'setup', *args], env=env, capture_output=True, text=True, timeout=1200)
+
+    runs = types.SimpleNamespace(path=path, env=env, before=setup('--check'), first=setup())
+    runs.second, runs.check = setup(), setup('--check')
+    runs.archive = path / 'ld1_families.aiida'
+    if runs.first.returncode == 0:
+        labels = list(bootstrap.LD1_FAMILY_LABELS.values())
+        export = subprocess.run(
+            [sys.executable, '-c', _EXPORT_LD1_FAMILIES, str(runs.archive), bootstrap.DEFAULT_PROFILE, *labels],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert export.returncode == 0, export.stderr
+    return runs
 
 
 @pytest.fixture(scope='session')
-def ld1_pseudo_family_pbe(ld1_code):
-    """The family `mscale/ld1/PBE` (16 elements, ld1.x-generated PAW datasets), made by the bootstrap code."""
+def ld1_families(mscale_setup, setup_cli):
+    """Both ld1 families (`mscale/ld1/PBEsol`, `mscale/ld1/PBE`, 16 ld1.x-generated PAW datasets each) in the test
+    profile: the ones `aiida-mscale setup` generated (:func:`setup_cli`), imported with their provenance, then found
+    by the bootstrap code itself."""
     from aiida import orm
+    from aiida.tools.archive import import_archive
 
     from aiida_mscale.setup import bootstrap
 
-    step = bootstrap.ensure_ld1_pseudo_family('PBE')
-    assert step.status in ('created', 'exists'), str(step)
-    return orm.load_group(bootstrap.LD1_FAMILY_LABELS['PBE'])
+    assert setup_cli.first.returncode == 0, setup_cli.first.stdout + setup_cli.first.stderr
+    labels = bootstrap.LD1_FAMILY_LABELS
+    present = {label for (label,) in orm.QueryBuilder().append(orm.Group, project='label').all()}
+    assert not present & set(labels.values()), 'an ld1 family exists before the import'
+    import_archive(setup_cli.archive, create_group=False)
+    families = {}
+    for functional, label in labels.items():
+        step = bootstrap.ensure_ld1_pseudo_family(functional, create=False)
+        assert step.status == 'exists', str(step)
+        families[functional] = orm.load_group(label)
+    return families
+
+
+@pytest.fixture(scope='session')
+def ld1_pseudo_family_pbesol(ld1_code, ld1_families):
+    """The family `mscale/ld1/PBEsol` (16 elements, ld1.x-generated PAW datasets), made by `aiida-mscale setup`."""
+    return ld1_families['PBEsol']
+
+
+@pytest.fixture(scope='session')
+def ld1_pseudo_family_pbe(ld1_code, ld1_families):
+    """The family `mscale/ld1/PBE` (16 elements, ld1.x-generated PAW datasets), made by `aiida-mscale setup`."""
+    return ld1_families['PBE']
 
 
 # ------------------------------------------------------------------------------------------ unit / integration

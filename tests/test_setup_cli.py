@@ -13,12 +13,14 @@ def _setup(tmp_path, *args):
     return subprocess.run([EXECUTABLE, 'setup', *args], env=env, capture_output=True, text=True, timeout=1200)
 
 
-def test_setup_twice_then_check(tmp_path):
-    before = _setup(tmp_path, '--check')
+def test_setup_twice_then_check(setup_cli):
+    """The runs of the session fixture ``setup_cli`` (tests/conftest.py), which also exports the two ld1 families it
+    generated for the other tests: `--check` on nothing, setup, setup again, `--check`."""
+    before = setup_cli.before
     assert before.returncode == 1
     assert 'no profile `mscale`' in before.stdout
 
-    first = _setup(tmp_path)
+    first = setup_cli.first
     assert first.returncode == 0, first.stderr
     for line in (
         '[created] profile: `mscale` with core.sqlite_dos storage and core.zeromq broker',
@@ -36,19 +38,19 @@ def test_setup_twice_then_check(tmp_path):
     ):
         assert line in first.stdout, first.stdout
 
-    second = _setup(tmp_path)
+    second = setup_cli.second
     assert second.returncode == 0, second.stderr
     assert '[created]' not in second.stdout
     assert second.stdout.count('[ exists]') == 12
     assert 'Everything is already set up; nothing to do.' in second.stdout
 
-    check = _setup(tmp_path, '--check')
+    check = setup_cli.check
     assert check.returncode == 0 and check.stdout.count('[ exists]') == 12
 
     # The profile really is the embedded one: SQLite storage, ZeroMQ broker, default profile.
     listing = subprocess.run(
         [str(pathlib.Path(sys.executable).parent / 'verdi'), 'profile', 'show', 'mscale'],
-        env={**os.environ, 'AIIDA_PATH': str(tmp_path)},
+        env=setup_cli.env,
         capture_output=True,
         text=True,
     )
