@@ -6,14 +6,7 @@ import pytest
 
 from aiida_mscale.pseudo import verification as v
 from aiida_mscale.pseudo.cutoffs import load_measured_cutoffs
-
-TOLERANCES = {
-    'transferability': 5e-3,
-    'eigenvalue': 5e-3,
-    'nu': 0.33,
-    'v0_relative_error': 0.01,
-    'b0_relative_error': 0.05,
-}
+from tests.test_pseudo_cutoffs import TOLERANCES, _transferability
 
 
 def _entry(element, eos=None, failures=()):
@@ -48,6 +41,13 @@ FE_EOS = {
     'delta': 0.73,
 }
 N_EOS = {**FE_EOS, 'prototype': 'SC', 'nu': 0.85, 'v0_relative_error': 0.0082}
+N_FAILURE = 'EOS nu = 0.85 > 0.33'
+
+
+@pytest.fixture
+def fe_passes_n_fails():
+    """Verified elements of a pw-PBE run: Fe's EOS passes, N's fails in nu."""
+    return {'Fe': _entry('Fe', FE_EOS), 'N': _entry('N', N_EOS, [N_FAILURE])}
 
 
 def test_docs_are_the_rendering_of_the_shipped_results():
@@ -56,34 +56,31 @@ def test_docs_are_the_rendering_of_the_shipped_results():
     assert v.update_docs(check=True), stale
 
 
-def test_rendering_of_a_small_fixture():
-    results = {
-        'pw-PBE': _set(
-            {'Fe': _entry('Fe', FE_EOS), 'N': _entry('N', N_EOS, ['EOS nu = 0.85 > 0.33']), 'Li': _entry('Li')}
-        )
-    }
+def test_rendering_of_a_small_fixture(fe_passes_n_fails):
+    results = {'pw-PBE': _set({**fe_passes_n_fails, 'Li': _entry('Li')})}
     measured = {'elements': {}}
     text = v.render_docs(results, measured)
     assert text.startswith('### pw.x: PBE datasets')
     row = '| Fe | `Fe.pbe-n-kjpaw_psl.1.0.0.UPF` | 1.00 | 2.00 | 0 | 80 / 640 | pw.x convergence | BCC | 0.11 | 0.35 |'
     assert row in text
-    assert '| N | ' in text and 'FAIL: EOS nu = 0.85 > 0.33 |' in text
+    assert '| N | ' in text and f'FAIL: {N_FAILURE} |' in text
     assert 'Fe: `uuid-Fe` (f/Fe, 2026-12-02); Li: ' in text
     assert '**EOS not verified with pw.x** (no all-electron comparison on this machine): Li.' in text
     verdicts = v.eos_verdicts(results)
-    assert verdicts['N.pbe-n-kjpaw_psl.1.0.0.UPF']['failures'] == ['EOS nu = 0.85 > 0.33']
+    assert verdicts['N.pbe-n-kjpaw_psl.1.0.0.UPF']['failures'] == [N_FAILURE]
     assert verdicts['Fe.pbe-n-kjpaw_psl.1.0.0.UPF']['passed'] and 'Li.pbe-n-kjpaw_psl.1.0.0.UPF' not in verdicts
 
 
-def test_export_merges_element_by_element():
+def test_export_merges_element_by_element(fe_passes_n_fails):
     results = {'pw-PBE': _set({'Fe': _entry('Fe', FE_EOS), 'N': _entry('N')})}
-    new = _set({'N': _entry('N', N_EOS, ['EOS nu = 0.85 > 0.33']), 'Co': _entry('Co')})
-    merged = v.merge_into(results, 'pw-PBE', {k: new[k] for k in ('verification', 'nodes')}, None)['pw-PBE']
+    new = _set({'N': fe_passes_n_fails['N'], 'Co': _entry('Co')})
+    exported = {k: new[k] for k in ('verification', 'nodes')}
+    merged = v.merge_into(results, 'pw-PBE', exported, None)['pw-PBE']
     assert sorted(merged['verification']['elements']) == ['Co', 'Fe', 'N']
     assert merged['verification']['elements']['N']['eos']['nu'] == 0.85  # replaced by the newer run
     assert merged['nodes']['Fe']['verification'] == 'uuid-Fe'
     with pytest.raises(ValueError, match='settings'):
-        v.merge_into({}, 'other', {k: new[k] for k in ('verification', 'nodes')}, None)
+        v.merge_into({}, 'other', exported, None)
 
 
 def test_shipped_results_agree_with_the_measured_cutoffs():
@@ -102,25 +99,12 @@ def test_shipped_results_agree_with_the_measured_cutoffs():
             assert (eos['nu'] > TOLERANCES['nu']) == any(f.startswith('EOS nu') for f in entry['failures']), element
 
 
-def test_setup_family_description_names_the_eos_verdicts(aiida_profile):
+def test_setup_family_description_names_the_eos_verdicts(aiida_profile, fe_passes_n_fails):
     from aiida import orm
 
     from aiida_mscale.workflows.pseudo_family import family_description, summarize_verification
 
-    def transferability(element):
-        return orm.Dict(
-            {
-                'dataset': f'{element}.pbe-n-kjpaw_psl.1.0.0.UPF',
-                'max_transferability_error': 1e-3,
-                'max_eigenvalue_error': 1e-3,
-                'ghosts': [],
-                'failures': [],
-                'wfc_cutoff_estimate': 40.0,
-                'rho_cutoff_estimate': 320.0,
-            }
-        )
-
-    results = {'pw-PBE': _set({'Fe': _entry('Fe', FE_EOS), 'N': _entry('N', N_EOS, ['EOS nu = 0.85 > 0.33'])})}
+    results = {'pw-PBE': _set(fe_passes_n_fails)}
     settings = {
         'functional': 'PBE',
         'level': 'coarse',
@@ -132,10 +116,14 @@ def test_setup_family_description_names_the_eos_verdicts(aiida_profile):
         'measured_criterion': '1 meV/atom and 0.5 GPa',
         'measured_eos': v.eos_verdicts(results),
     }
-    nodes = {f'{e}_transferability': transferability(e) for e in ('Fe', 'N', 'Co')}
-    summary = summarize_verification(orm.Dict(settings), **nodes).get_dict()
-    assert summary['eos_not_verified'] == ['Co']
-    text = family_description(summary)
-    assert 'pass Fe; FAIL N (EOS nu = 0.85 > 0.33); NOT VERIFIED Co.' in text
-    pbesol = summarize_verification(orm.Dict({**settings, 'functional': 'PBEsol'}), **nodes).get_dict()
+    nodes = {f'{e}_transferability': _transferability(e, 40.0, 320.0) for e in ('Fe', 'N', 'Co')}
+
+    def summary(functional):
+        return summarize_verification(orm.Dict({**settings, 'functional': functional}), **nodes).get_dict()
+
+    pbe = summary('PBE')
+    assert pbe['eos_not_verified'] == ['Co']
+    text = family_description(pbe)
+    assert f'pass Fe; FAIL N ({N_FAILURE}); NOT VERIFIED Co.' in text
+    pbesol = summary('PBEsol')
     assert 'measured_eos' not in pbesol and 'equation of state' not in family_description(pbesol)
