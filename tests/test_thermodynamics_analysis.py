@@ -60,6 +60,33 @@ def test_voltage_profile_equals_pymatgen_insertion_electrode():
     assert first['voltage_error'] == pytest.approx(0.002 * np.sqrt(n1**2 + n2**2 + dn**2) / dn)
 
 
+#: Li_(2-x)O cells of a MultiscaleWorkChain run (MTP energies [eV] of Li4O4, Li6O4, Li7O4 on the 8 Li sites of the
+#: conventional cell) and its bcc Li reference [eV/atom]: absolute pseudopotential energies, O ~ -430 eV/atom
+LI2O_CELLS = [('x50', 4, -2624.9285542583), ('x75', 6, -3034.554579566), ('x875', 7, -3239.2100738365)]
+MU_LI_PW = -200.43424287033
+
+
+def test_voltage_from_absolute_pseudopotential_energies():
+    """pymatgen's placeholder elements (max E/atom + 10 eV) must not hide guest-rich cells when E/atom differs by
+    hundreds of eV between elements: the steps are the hand-worked hull voltages (this input raised IndexError)."""
+    configurations = [
+        {'label': k, 'composition': {'Li': n, 'O': 4}, 'energy': e, 'n_sites': 8} for k, n, e in LI2O_CELLS
+    ]
+    result = hull_and_voltage(configurations, 'Li', MU_LI_PW)
+    (_, n1, e1), (_, n2, e2), (_, n3, e3) = LI2O_CELLS
+    # x75 lies below the x50-x875 tie line: a hull vertex, two steps
+    assert e2 < e1 + (n2 - n1) / (n3 - n1) * (e3 - e1)
+    assert result['hull']['labels'] == ['x50', 'x75', 'x875']
+    expected = [-(e2 - e1 - (n2 - n1) * MU_LI_PW) / (n2 - n1), -(e3 - e2 - (n3 - n2) * MU_LI_PW) / (n3 - n2)]
+    assert [s['voltage'] for s in result['steps']] == pytest.approx(expected, abs=1e-9)
+    assert expected == pytest.approx([4.379, 4.221], abs=1e-3)
+    assert result['average_voltage'] == pytest.approx(-(e3 - e1 - (n3 - n1) * MU_LI_PW) / (n3 - n1), abs=1e-9)
+    # shifting every energy by per-element constants changes nothing
+    shifted = [{**c, 'energy': c['energy'] + 150.0 * c['composition']['Li'] - 75.0 * 4} for c in configurations]
+    again = hull_and_voltage(shifted, 'Li', MU_LI_PW + 150.0)
+    assert [s['voltage'] for s in again['steps']] == pytest.approx(expected, abs=1e-9)
+
+
 def test_formation_energies_are_relative_to_the_end_members():
     result = hull_and_voltage(_configurations(), 'Li', MU_LI)
     per_site = {k: e / n for k, _, e, n in TOY}

@@ -14,7 +14,10 @@ potential and relaxation settings).
 - Convex hull: :class:`pymatgen.analysis.phase_diagram.PhaseDiagram` of the configurations, with every element
   given an artificially high energy so that only the pseudo-binary host-guest section matters (the construction
   of :meth:`pymatgen.apps.battery.insertion_battery.InsertionElectrode.from_entries`); ``e_above_hull``
-  [eV/atom] as PhaseDiagram gives it.
+  [eV/atom] as PhaseDiagram gives it. pymatgen sees energies relative to per-element constants (the guest at
+  ``mu_guest``, the framework atoms at the emptiest cell's framework energy per atom), which cancel in every
+  formation energy and voltage: with absolute pseudopotential energies (hundreds of eV per atom, different per
+  element) the artificial elements would otherwise undercut the guest-rich cells.
 - Voltage between neighbouring hull vertices x1 < x2 (Aydinol et al., Phys. Rev. B 56, 1354 (1997)):
   ``V = -[E(x2) - E(x1) - (x2 - x1) n_sites mu_guest] / ((x2 - x1) n_sites e)`` [V], computed by
   :class:`~pymatgen.apps.battery.insertion_battery.InsertionElectrode` with the guest entry ``mu_guest``.
@@ -86,8 +89,19 @@ def hull_and_voltage(configurations: list[dict], guest: str, mu_guest: float, en
         t = (fraction(c) - x_low) / (x_high - x_low)
         return per_site[c['label']] - (1 - t) * per_site[low['label']] - t * per_site[high['label']]
 
+    # pymatgen's hull (and InsertionElectrode's) puts every element at max(E/atom) + 10 eV; with the absolute energies
+    # of a pseudopotential code (Li ~ -200, O ~ -430 eV/atom) that artificial element lies below the guest-rich
+    # cells per atom and hides them from the hull. Hand pymatgen energies relative to the guest's reference and the
+    # emptiest cell's framework instead: a per-element constant cancels in every formation energy and voltage.
+    framework_low = {e: n for e, n in low['composition'].items() if e != guest and n > 0}
+    e_framework = (low['energy'] - low['composition'].get(guest, 0) * mu_guest) / sum(framework_low.values())
+
+    def relative(c):
+        n_framework = sum(n for e, n in c['composition'].items() if e != guest)
+        return c['energy'] - c['composition'].get(guest, 0) * mu_guest - n_framework * e_framework
+
     entries = {
-        c['label']: ComputedEntry(Composition(c['composition']), c['energy'], entry_id=c['label']) for c in ordered
+        c['label']: ComputedEntry(Composition(c['composition']), relative(c), entry_id=c['label']) for c in ordered
     }
     elements = {el for entry in entries.values() for el in entry.composition.elements}
     high_energy = max(entry.energy_per_atom for entry in entries.values()) + 10.0
@@ -105,7 +119,7 @@ def hull_and_voltage(configurations: list[dict], guest: str, mu_guest: float, en
             'n_sites': c['n_sites'],
         }
 
-    guest_entry = ComputedEntry(Composition({guest: 1}), mu_guest)
+    guest_entry = ComputedEntry(Composition({guest: 1}), 0.0)  # mu_guest, relative to itself
     try:
         electrode = InsertionElectrode.from_entries(list(entries.values()), guest_entry)
     except (IndexError, ValueError) as exception:  # e.g. no framework entry pymatgen can use as the charged end
