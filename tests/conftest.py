@@ -111,42 +111,103 @@ create_archive([*groups, *summaries], sys.argv[1], return_backward=True, call_ca
 """
 
 
+class _SetupCli:
+    """`aiida-mscale setup` on a fresh AIIDA_PATH, as a user runs it: `--check` before, setup twice, `--check` after;
+    then an archive of the two ld1 families it generated (:data:`_EXPORT_LD1_FAMILIES`).
+
+    Everything runs in subprocesses with their own AIIDA_PATH (never the test profile), on a thread of the pytest
+    process that only waits for them: started as soon as the session is collected (:func:`pytest_collection_finish`),
+    it overlaps the tests that come before the first one needing it. The AiiDA engine of a test is one Python thread,
+    so one of CI's two cores is mostly idle while pw.x-free tests run; the setup's ~2 minutes (idle machine, both
+    families: 16 ld1.x datasets each) take that core instead of adding to the wall time. The subprocesses run under
+    `nice -n 10`: they take the CPU the tests leave idle rather than share it with them.
+    """
+
+    def __init__(self, path):
+        import os
+        import pathlib
+        import sys
+        import threading
+
+        from aiida_mscale.setup import bootstrap
+
+        self.setup = [str(pathlib.Path(sys.executable).parent / 'aiida-mscale'), 'setup']
+        self.export_command = [sys.executable, '-c', _EXPORT_LD1_FAMILIES, str(path / 'ld1_families.aiida')]
+        self.export_command += [bootstrap.DEFAULT_PROFILE, *bootstrap.LD1_FAMILY_LABELS.values()]
+        self.path = path
+        self.env = {**os.environ, 'AIIDA_PATH': str(path)}
+        self.archive = path / 'ld1_families.aiida'
+        self.process = None  # the subprocess running now
+        self.stopped = False
+        self.error = None
+        self.thread = threading.Thread(target=self._run_all, name='aiida-mscale setup', daemon=True)
+        self.thread.start()
+
+    def _run(self, command, timeout):
+        import subprocess
+
+        if self.stopped:
+            raise RuntimeError('the session ended before `aiida-mscale setup` was run')
+        self.process = subprocess.Popen(
+            ['nice', '-n', '10', *command], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            stdout, stderr = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            stdout, stderr = self.process.communicate()
+        return subprocess.CompletedProcess(command, self.process.returncode, stdout, stderr)
+
+    def _run_all(self):
+        setup = self.setup
+        try:
+            self.before = self._run([*setup, '--check'], 300)
+            self.first = self._run(setup, 1200)
+            self.second = self._run(setup, 300)
+            self.check = self._run([*setup, '--check'], 300)
+            self.export = self._run(self.export_command, 600) if self.first.returncode == 0 else None
+        except Exception as exception:  # reported by the fixture, in the test that needs the runs
+            self.error = exception
+
+    def result(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def stop(self):
+        """End the subprocess that runs now (the session is over) and run no further one."""
+        self.stopped = True
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        self.thread.join(timeout=60)
+
+
+_SETUP_CLI = {}
+
+
+def pytest_collection_finish(session):
+    """Start `aiida-mscale setup` (:class:`_SetupCli`) as soon as the session is collected, if a selected test needs
+    it (the ld1 families of every pw.x test on generated datasets, and tests/test_setup_cli.py)."""
+    if any('setup_cli' in getattr(item, 'fixturenames', ()) for item in session.items):
+        _SETUP_CLI['runs'] = _SetupCli(session.config._tmp_path_factory.mktemp('setup_cli'))
+
+
+def pytest_sessionfinish(session):
+    if 'runs' in _SETUP_CLI:
+        _SETUP_CLI.pop('runs').stop()
+
+
 @pytest.fixture(scope='session')
 def setup_cli(tmp_path_factory):
-    """`aiida-mscale setup` on a fresh AIIDA_PATH, as a user runs it: `--check` before, setup twice, `--check` after.
-
-    Returns the AIIDA_PATH, the four completed processes and an archive of the two ld1 families this setup generated.
-    The families are generated once per session, here, by the command itself (16 ld1.x datasets each, about a minute
-    per family); the test profile imports them (:func:`ld1_families`) instead of generating them a second time.
-    """
-    import os
-    import pathlib
-    import subprocess
-    import sys
-    import types
-
-    from aiida_mscale.setup import bootstrap
-
-    path = tmp_path_factory.mktemp('setup_cli')
-    env = {**os.environ, 'AIIDA_PATH': str(path)}
-    executable = str(pathlib.Path(sys.executable).parent / 'aiida-mscale')
-
-    def setup(*args):
-        return subprocess.run([executable, 'setup', *args], env=env, capture_output=True, text=True, timeout=1200)
-
-    runs = types.SimpleNamespace(path=path, env=env, before=setup('--check'), first=setup())
-    runs.second, runs.check = setup(), setup('--check')
-    runs.archive = path / 'ld1_families.aiida'
-    if runs.first.returncode == 0:
-        labels = list(bootstrap.LD1_FAMILY_LABELS.values())
-        export = subprocess.run(
-            [sys.executable, '-c', _EXPORT_LD1_FAMILIES, str(runs.archive), bootstrap.DEFAULT_PROFILE, *labels],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert export.returncode == 0, export.stderr
+    """The runs of `aiida-mscale setup` (:class:`_SetupCli`: `--check`, setup, setup, `--check`, then the archive of
+    the ld1 families), waited for here; started now if the collection did not start them."""
+    runs = _SETUP_CLI.get('runs')
+    if runs is None:
+        runs = _SETUP_CLI['runs'] = _SetupCli(tmp_path_factory.mktemp('setup_cli'))
+    runs.result()
+    if runs.export is not None:
+        assert runs.export.returncode == 0, runs.export.stderr
     return runs
 
 
