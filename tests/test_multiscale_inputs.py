@@ -130,3 +130,35 @@ def test_tables_need_their_arrays(codes):
     bad.set_array('x', np.linspace(0, 1, 3))
     builder = _builder(codes, potential=_potential(['Li', 'O']), diffusivity=bad, ocv=_table('ocv'))
     _refused(builder, r'`diffusivity` needs the arrays `x` and `D`')
+
+
+def _arrhenius(d_cm2_s, ln_err, temperature=300.0):
+    from aiida import orm
+
+    extrapolation = {'temperature': temperature, 'value': d_cm2_s, 'ln_err': ln_err}
+    return orm.Dict({'species': {'Li': {'extrapolation': extrapolation, 'best_model': 'arrhenius'}}})
+
+
+def test_diffusivity_table_spans_the_window_holding_its_end_values():
+    """Fractions 0.5 and 0.75 of a hull window [0.5, 0.875] (the 0.875 fraction left out: no resolved hop): the table
+    reaches the upper edge with the x = 0.75 value held, so the electrode gets D over its whole range."""
+    from aiida import orm
+
+    from aiida_mscale.calculations.functions.multiscale import diffusivity_table
+
+    settings = {'species': 'Li', 'x_min': 0.5, 'x_max': 0.875, 'fractions': {'x_0': 0.5, 'x_1': 0.75}}
+    table = diffusivity_table(
+        orm.Dict({**settings, 'temperature': 300.0}), x_0=_arrhenius(2e-9, 0.5), x_1=_arrhenius(4e-10, 1.5)
+    )
+    assert table.get_array('x') == pytest.approx([0.0, 2 / 3, 1.0])
+    assert table.get_array('x_host') == pytest.approx([0.5, 0.75, 0.875])
+    assert table.get_array('D') == pytest.approx([2e-13, 4e-14, 4e-14])  # cm^2/s -> m^2/s
+    assert table.get_array('D_sigma') == pytest.approx([1e-13, 6e-14, 6e-14])
+    assert table.base.attributes.get('held') == [0.875]
+    # both computed fractions on the edges: nothing held
+    edges = diffusivity_table(
+        orm.Dict({**settings, 'x_max': 0.75, 'temperature': 300.0}),
+        x_0=_arrhenius(2e-9, 0.5),
+        x_1=_arrhenius(4e-10, 1.5),
+    )
+    assert edges.get_array('x') == pytest.approx([0.0, 1.0]) and edges.base.attributes.get('held') == []

@@ -86,8 +86,10 @@ def diffusivity_table(settings: orm.Dict, **arrhenius: orm.Dict) -> orm.ArrayDat
     :param arrhenius: per label, the ``arrhenius`` output of a TransportAnalysisWorkChain over the temperatures of
         one guest fraction. D is the best model's extrapolation; ``D_sigma = D * ln_err`` (its log-normal 1-sigma,
         the draw model of :mod:`aiida_mscale.calculations.functions.electrode`).
-    Guest fractions outside the window are clipped to its edges (reported in the ``clipped`` attribute); between and
-    beyond the computed fractions the electrode interpolates linearly and holds the end values.
+    Guest fractions outside the window are clipped to its edges (reported in the ``clipped`` attribute). The table
+    spans the whole window: where the computed fractions stop short of an edge, the end value (and its sigma) is held
+    to that edge (the edges so filled are listed in the ``held`` attribute, in host fractions); in between, the
+    electrode interpolates linearly.
     """
     s = settings.get_dict()
     rows = []
@@ -111,6 +113,17 @@ def diffusivity_table(settings: orm.Dict, **arrhenius: orm.Dict) -> orm.ArrayDat
         y, x_host, d, sigma = np.array([0.0, 1.0]), np.repeat(x_host, 2), np.repeat(d, 2), np.repeat(sigma, 2)
     elif len(np.unique(y)) != len(y):
         raise ValueError(f'guest fractions {x_host.tolist()} map to repeated points of the window: {y.tolist()}')
+    held = []
+    if y[0] > 0.0:
+        held.append(float(s['x_min']))
+        y, x_host, d, sigma = (
+            np.insert(a, 0, v) for a, v in ((y, 0.0), (x_host, s['x_min']), (d, d[0]), (sigma, sigma[0]))
+        )
+    if y[-1] < 1.0:
+        held.append(float(s['x_max']))
+        y, x_host, d, sigma = (
+            np.append(a, v) for a, v in ((y, 1.0), (x_host, s['x_max']), (d, d[-1]), (sigma, sigma[-1]))
+        )
     table = orm.ArrayData()
     table.set_array('x', y)
     table.set_array('D', d)
@@ -121,6 +134,7 @@ def diffusivity_table(settings: orm.Dict, **arrhenius: orm.Dict) -> orm.ArrayDat
     table.base.attributes.set('window', [float(s['x_min']), float(s['x_max'])])
     table.base.attributes.set('models', [r[3] for r in rows])
     table.base.attributes.set('clipped', clipped)
+    table.base.attributes.set('held', held)
     return table
 
 
