@@ -1,7 +1,7 @@
 # aiida-mscale: one command for the demo, one for the tests. Both install what is missing first and are
 # idempotent: finished steps leave a stamp in .mscale/ and are skipped next time.
 #
-#   make demo    install, set up the embedded profile, run examples/demo.py
+#   make demo    install, set up the embedded profile, run the whole chain (examples/multiscale_demo.py)
 #   make test    install, run the whole test suite (unit and integration)
 #   make test-fast  install, run the unit layer only (no external binary; about a minute)
 #   make test-packaging  pip install . in a fresh venv, every entry point loads (minutes; not in make test)
@@ -60,7 +60,7 @@ setup: install
 	$(BIN)/aiida-mscale setup
 
 demo: setup
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/multiscale_demo.py
 
 test: install scale-out-packages
 	$(BIN)/python -m pytest -m 'not packaging'
