@@ -111,61 +111,53 @@ create_archive([*groups, *summaries], sys.argv[1], return_backward=True, call_ca
 """
 
 
-class _SetupCli:
-    """`aiida-mscale setup` on a fresh AIIDA_PATH, as a user runs it: `--check` before, setup twice, `--check` after;
-    then an archive of the two ld1 families it generated (:data:`_EXPORT_LD1_FAMILIES`).
+class _InBackground:
+    """Commands run one after the other in subprocesses, on a thread of the pytest process that only waits for them.
 
-    Everything runs in subprocesses with their own AIIDA_PATH (never the test profile), on a thread of the pytest
-    process that only waits for them: started as soon as the session is collected (:func:`pytest_collection_finish`),
-    it overlaps the tests that come before the first one needing it. The AiiDA engine of a test is one Python thread,
-    so one of CI's two cores is mostly idle while pw.x-free tests run; the setup's ~2 minutes (idle machine, both
-    families: 16 ld1.x datasets each) take that core instead of adding to the wall time. The subprocesses run under
-    `nice -n 10`: they take the CPU the tests leave idle rather than share it with them.
+    Started as soon as the session is collected (:func:`pytest_collection_finish`), they overlap the tests that come
+    before the first one needing their results. The AiiDA engine of a test is one Python thread, so one of CI's two
+    cores is mostly idle while pw.x-free tests run: the commands take that core instead of adding to the wall time.
+    They run under `nice -n 10`, so they take the CPU the tests leave idle rather than share it with them. Each
+    finished command is an attribute (a ``subprocess.CompletedProcess``) named as in the plan.
     """
 
-    def __init__(self, path):
+    def __init__(self, plan, path):
         import os
-        import pathlib
-        import sys
         import threading
 
-        from aiida_mscale.setup import bootstrap
-
-        self.setup = [str(pathlib.Path(sys.executable).parent / 'aiida-mscale'), 'setup']
-        self.export_command = [sys.executable, '-c', _EXPORT_LD1_FAMILIES, str(path / 'ld1_families.aiida')]
-        self.export_command += [bootstrap.DEFAULT_PROFILE, *bootstrap.LD1_FAMILY_LABELS.values()]
         self.path = path
-        self.env = {**os.environ, 'AIIDA_PATH': str(path)}
-        self.archive = path / 'ld1_families.aiida'
+        self.env = {**os.environ, 'AIIDA_PATH': str(path)}  # never the test profile's configuration
         self.process = None  # the subprocess running now
         self.stopped = False
         self.error = None
-        self.thread = threading.Thread(target=self._run_all, name='aiida-mscale setup', daemon=True)
+        self.thread = threading.Thread(target=self._run_plan, args=(plan,), name=plan.__name__, daemon=True)
         self.thread.start()
 
-    def _run(self, command, timeout):
+    def run(self, name, command, timeout, cwd=None):
         import subprocess
 
         if self.stopped:
-            raise RuntimeError('the session ended before `aiida-mscale setup` was run')
+            raise RuntimeError(f'the session ended before `{" ".join(command)}` was run')
         self.process = subprocess.Popen(
-            ['nice', '-n', '10', *command], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            ['nice', '-n', '10', *command],
+            env=self.env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             stdout, stderr = self.process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             stdout, stderr = self.process.communicate()
-        return subprocess.CompletedProcess(command, self.process.returncode, stdout, stderr)
+        completed = subprocess.CompletedProcess(command, self.process.returncode, stdout, stderr)
+        setattr(self, name, completed)
+        return completed
 
-    def _run_all(self):
-        setup = self.setup
+    def _run_plan(self, plan):
         try:
-            self.before = self._run([*setup, '--check'], 300)
-            self.first = self._run(setup, 1200)
-            self.second = self._run(setup, 300)
-            self.check = self._run([*setup, '--check'], 300)
-            self.export = self._run(self.export_command, 600) if self.first.returncode == 0 else None
+            plan(self)
         except Exception as exception:  # reported by the fixture, in the test that needs the runs
             self.error = exception
 
@@ -183,32 +175,80 @@ class _SetupCli:
         self.thread.join(timeout=60)
 
 
-_SETUP_CLI = {}
+def _setup_cli_plan(runs):
+    """`aiida-mscale setup` on a fresh AIIDA_PATH, as a user runs it: `--check` before, setup twice, `--check` after;
+    then an archive of the two ld1 families it generated (:data:`_EXPORT_LD1_FAMILIES`). About 2 minutes on an idle
+    machine, nearly all of it the two families (16 ld1.x datasets each)."""
+    import pathlib
+    import sys
+
+    from aiida_mscale.setup import bootstrap
+
+    setup = [str(pathlib.Path(sys.executable).parent / 'aiida-mscale'), 'setup']
+    runs.archive = runs.path / 'ld1_families.aiida'
+    runs.export = None
+    runs.run('before', [*setup, '--check'], 300)
+    first = runs.run('first', setup, 1200)
+    runs.run('second', setup, 300)
+    runs.run('check', [*setup, '--check'], 300)
+    if first.returncode == 0:
+        labels = bootstrap.LD1_FAMILY_LABELS.values()
+        command = [sys.executable, '-c', _EXPORT_LD1_FAMILIES, str(runs.archive), bootstrap.DEFAULT_PROFILE, *labels]
+        runs.run('export', command, 600)
+
+
+def _sphinx_site_plan(runs):
+    """The HTML site of docs/, built as CI builds it (every warning an error, all of them reported): ~30 s of CPU."""
+    import pathlib
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    runs.html = runs.path / 'html'
+    command = [sys.executable, '-m', 'sphinx', '-W', '--keep-going', '-q', '-b', 'html', 'docs', str(runs.html)]
+    runs.run('build', command, 600, cwd=root)
+
+
+#: Session fixtures whose subprocesses start in the background once the session is collected (:class:`_InBackground`).
+_BACKGROUND_PLANS = {'setup_cli': _setup_cli_plan, 'sphinx_site': _sphinx_site_plan}
+_BACKGROUND = {}
 
 
 def pytest_collection_finish(session):
-    """Start `aiida-mscale setup` (:class:`_SetupCli`) as soon as the session is collected, if a selected test needs
-    it (the ld1 families of every pw.x test on generated datasets, and tests/test_setup_cli.py)."""
-    if any('setup_cli' in getattr(item, 'fixturenames', ()) for item in session.items):
-        _SETUP_CLI['runs'] = _SetupCli(session.config._tmp_path_factory.mktemp('setup_cli'))
+    """Start the plans of :data:`_BACKGROUND_PLANS` that a selected test needs (each on its own thread, at once)."""
+    for name, plan in _BACKGROUND_PLANS.items():
+        if any(name in getattr(item, 'fixturenames', ()) for item in session.items):
+            _BACKGROUND[name] = _InBackground(plan, session.config._tmp_path_factory.mktemp(name))
 
 
 def pytest_sessionfinish(session):
-    if 'runs' in _SETUP_CLI:
-        _SETUP_CLI.pop('runs').stop()
+    for runs in _BACKGROUND.values():
+        runs.stop()
+    _BACKGROUND.clear()
+
+
+def _background(name, tmp_path_factory):
+    """The finished runs of plan ``name``, waited for here; started now if the collection did not start them."""
+    runs = _BACKGROUND.get(name)
+    if runs is None:
+        runs = _BACKGROUND[name] = _InBackground(_BACKGROUND_PLANS[name], tmp_path_factory.mktemp(name))
+    return runs.result()
 
 
 @pytest.fixture(scope='session')
 def setup_cli(tmp_path_factory):
-    """The runs of `aiida-mscale setup` (:class:`_SetupCli`: `--check`, setup, setup, `--check`, then the archive of
-    the ld1 families), waited for here; started now if the collection did not start them."""
-    runs = _SETUP_CLI.get('runs')
-    if runs is None:
-        runs = _SETUP_CLI['runs'] = _SetupCli(tmp_path_factory.mktemp('setup_cli'))
-    runs.result()
+    """The runs of `aiida-mscale setup` (:func:`_setup_cli_plan`: `--check`, setup, setup, `--check`, then the archive
+    of the ld1 families), started in the background when the session was collected."""
+    runs = _background('setup_cli', tmp_path_factory)
     if runs.export is not None:
         assert runs.export.returncode == 0, runs.export.stderr
     return runs
+
+
+@pytest.fixture(scope='session')
+def sphinx_site(tmp_path_factory):
+    """The sphinx-build of docs/ (:func:`_sphinx_site_plan`), started in the background when the session was
+    collected: ``.build`` is the completed process, ``.html`` the site."""
+    return _background('sphinx_site', tmp_path_factory)
 
 
 @pytest.fixture(scope='session')

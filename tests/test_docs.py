@@ -16,8 +16,6 @@ import doctest
 import pathlib
 import re
 import shlex
-import subprocess
-import sys
 
 import pytest
 
@@ -48,14 +46,13 @@ def _id(block):
 
 # -------------------------------------------------------------------------------------------------- the site
 @pytest.fixture(scope='module')
-def site(tmp_path_factory):
-    """The HTML site, built as CI builds it: every warning is an error, all of them reported."""
-    out = tmp_path_factory.mktemp('html')
-    command = [sys.executable, '-m', 'sphinx', '-W', '--keep-going', '-q', '-b', 'html', str(DOCS), str(out)]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+def site(sphinx_site):
+    """The HTML site, built as CI builds it: every warning is an error, all of them reported (the build runs in the
+    background from the start of the session: ``sphinx_site`` in tests/conftest.py)."""
+    result = sphinx_site.build
     warnings = [line for line in result.stderr.splitlines() if 'WARNING' in line or 'ERROR' in line]
     assert result.returncode == 0 and not warnings, '\n'.join(warnings) or result.stderr[-3000:]
-    return out
+    return sphinx_site.html
 
 
 def _text(html_file):
