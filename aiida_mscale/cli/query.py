@@ -43,13 +43,18 @@ def load(identifier: str, param_hint: str, kind=None, what: str = ''):
 def dft_sources(node) -> list:
     """The pw.x CalcJobNodes among the ancestors of ``node`` (itself included if it is one), oldest first."""
     from aiida import orm
+    from aiida.common.links import LinkType
+    from aiida.tools.graph.graph_traversers import traverse_graph
 
     if node.process_type == PW_PROCESS_TYPE:
         return [node]
-    query = orm.QueryBuilder()
-    query.append(orm.Node, filters={'id': node.pk}, tag='target')
-    query.append(orm.CalcJobNode, with_descendants='target', filters={'process_type': PW_PROCESS_TYPE}, project='*')
-    return sorted(query.distinct().all(flat=True), key=lambda n: (n.ctime, n.pk))
+    # the data provenance backwards, node by node (a set per step): QueryBuilder's with_descendants walks every path,
+    # millions of rows for a multiscale run whose tables descend from the same labels along many routes
+    ancestors = traverse_graph([node.pk], links_backward=[LinkType.CREATE, LinkType.INPUT_CALC])['nodes']
+    query = orm.QueryBuilder().append(
+        orm.CalcJobNode, filters={'id': {'in': list(ancestors)}, 'process_type': PW_PROCESS_TYPE}, project='*'
+    )
+    return sorted(query.all(flat=True), key=lambda n: (n.ctime, n.pk))
 
 
 def computed_with(potential) -> list:
