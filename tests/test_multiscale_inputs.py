@@ -1,11 +1,11 @@
 """MultiscaleWorkChain refuses contradictions between stages and missing replacements before anything runs."""
 
-import copy
 
 import numpy as np
 import pytest
 
-from tests.multiscale_settings import OPTIONS, OVERRIDES, host
+from tests.multiscale_settings import OPTIONS, host
+from tests.multiscale_settings import overrides as chain_overrides
 
 
 @pytest.fixture(scope='module')
@@ -23,7 +23,7 @@ def _builder(codes, overrides=None, **results):
     from aiida_mscale.workflows.multiscale import MultiscaleWorkChain
 
     return MultiscaleWorkChain.get_builder_from_protocol(
-        codes, host(), 'Li', protocol='fast', overrides=overrides or OVERRIDES, options=OPTIONS, **results
+        codes, host(), 'Li', protocol='fast', overrides=overrides or chain_overrides(), options=OPTIONS, **results
     )
 
 
@@ -94,25 +94,25 @@ def test_skipped_thermodynamics_without_an_ocv_table(codes):
 
 
 def test_one_md_temperature_cannot_be_extrapolated(codes):
-    overrides = copy.deepcopy(OVERRIDES)
+    overrides = chain_overrides()
     overrides['temperatures'] = [900.0]
     _refused(_builder(codes, overrides), r'`temperatures` must be 3 or more distinct positive temperatures')
 
 
 def test_ensemble_size_below_one(codes):
-    overrides = copy.deepcopy(OVERRIDES)
+    overrides = chain_overrides()
     overrides['electrode']['uncertainty']['ensemble_size'] = 0
     _refused(_builder(codes, overrides), r'uncertainty.ensemble_size')
 
 
 def test_electrode_without_its_temperature(codes):
-    overrides = copy.deepcopy(OVERRIDES)
+    overrides = chain_overrides()
     del overrides['electrode']['cell']['temperature']
     _refused(_builder(codes, overrides), r'temperature')
 
 
 def test_bad_stage_parameters_name_the_stage(codes):
-    overrides = copy.deepcopy(OVERRIDES)
+    overrides = chain_overrides()
     overrides['md_production']['parameters']['production_steps'] = '1000\nshell touch /tmp/x'
     _refused(_builder(codes, overrides), r'md_production.parameters.production_steps')
 
@@ -144,7 +144,7 @@ def test_diffusivity_table_spans_the_window_holding_its_end_values():
     reaches the upper edge with the x = 0.75 value held, so the electrode gets D over its whole range."""
     from aiida import orm
 
-    from aiida_mscale.calculations.functions.multiscale import diffusivity_table
+    from aiida_mscale.calculations.functions.multiscale import diffusivity_table, multiscale_summary
 
     settings = {'species': 'Li', 'x_min': 0.5, 'x_max': 0.875, 'fractions': {'x_0': 0.5, 'x_1': 0.75}}
     table = diffusivity_table(
@@ -155,6 +155,10 @@ def test_diffusivity_table_spans_the_window_holding_its_end_values():
     assert table.get_array('D') == pytest.approx([2e-13, 4e-14, 4e-14])  # cm^2/s -> m^2/s
     assert table.get_array('D_sigma') == pytest.approx([1e-13, 6e-14, 6e-14])
     assert table.base.attributes.get('held') == [0.875]
+    # the headline numbers list the computed fractions only, not the held edge
+    summary = multiscale_summary(diffusivity=table)
+    assert sorted(summary['diffusivity_m2_s']) == ['x=0.5000', 'x=0.7500']
+    assert summary['diffusivity_m2_s']['x=0.7500']['D'] == pytest.approx(4e-14)
     # both computed fractions on the edges: nothing held
     edges = diffusivity_table(
         orm.Dict({**settings, 'x_max': 0.75, 'temperature': 300.0}),

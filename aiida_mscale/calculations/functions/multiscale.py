@@ -189,8 +189,11 @@ def multiscale_summary(**nodes) -> orm.Dict:
         x = table.get_array('x_host' if 'x_host' in names else 'x')
         d = table.get_array('D')
         sigma = table.get_array('D_sigma') if 'D_sigma' in names else np.zeros_like(d)
+        held = {round(float(v), 8) for v in table.base.attributes.get('held', [])}  # edges filled, not computed
         summary['diffusivity_m2_s'] = {
-            f'x={xi:.4f}': {'D': float(di), 'sigma': float(si)} for xi, di, si in zip(x, d, sigma)
+            f'x={xi:.4f}': {'D': float(di), 'sigma': float(si)}
+            for xi, di, si in zip(x, d, sigma)
+            if round(float(xi), 8) not in held
         }
     if 'rate_capability' in nodes:
         rate = nodes['rate_capability']
