@@ -17,7 +17,7 @@ sites), Li removed down to Li4O4. ``MultiscaleWorkChain`` (protocol ``fast``) ru
 6. the electrode: a single-particle diffusion model on D(x) and OCV(x), an ensemble of 8 seeded draws of both
    tables from their sigmas: rate capability with its 95 % band.
 
-Cheap but real settings (50/400 Ry, one k-point, a level-8 MTP from about 25 labels, picosecond MD on 12-atom cells):
+Cheap but real settings (50/400 Ry, one k-point, a level-8 MTP from 19 labels, picosecond MD on 12-atom cells):
 the point is the chain and its provenance, not converged numbers. The material parameters of the electrode stage are
 illustrative inputs (below), not protocol defaults.
 
