@@ -1,6 +1,5 @@
 """MultiscaleWorkChain refuses contradictions between stages and missing replacements before anything runs."""
 
-
 import numpy as np
 import pytest
 
@@ -166,3 +165,48 @@ def test_diffusivity_table_spans_the_window_holding_its_end_values():
         x_1=_arrhenius(4e-10, 1.5),
     )
     assert edges.get_array('x') == pytest.approx([0.0, 1.0]) and edges.base.attributes.get('held') == []
+
+
+def _transport(pk, ok):
+    from types import SimpleNamespace
+
+    from aiida.common import AttributeDict
+
+    outputs = AttributeDict({'arrhenius': f'arrhenius<{pk}>'} if ok else {})
+    message = None if ok else 'The Arrhenius analysis failed: values must be finite and positive'
+    return SimpleNamespace(
+        pk=pk, is_finished_ok=ok, outputs=outputs, exit_status=0 if ok else 402, exit_message=message
+    )
+
+
+def _inspect_analyses(transports):
+    """MultiscaleWorkChain.inspect_analyses on stand-in stages (wiring only): its exit code, outputs and reports."""
+    from types import SimpleNamespace
+
+    from aiida.common import AttributeDict
+
+    from aiida_mscale.workflows.multiscale import MultiscaleWorkChain
+
+    ctx = AttributeDict({'diffusivity': None, 'ocv': 'given', 'fractions': {}})
+    for k, (fraction, ok) in enumerate(transports):
+        ctx.fractions[f'x_{k}'] = fraction
+        ctx[f'transport_x_{k}'] = _transport(100 + k, ok)
+    outputs, reports = {}, []
+    chain = SimpleNamespace(
+        ctx=ctx, exit_codes=MultiscaleWorkChain.exit_codes, out=outputs.__setitem__, report=reports.append
+    )
+    return MultiscaleWorkChain.inspect_analyses(chain), ctx, outputs, reports
+
+
+def test_a_guest_fraction_whose_transport_fails_is_left_out_not_the_run():
+    exit_code, ctx, outputs, reports = _inspect_analyses([(0.5, True), (0.75, True), (0.875, False)])
+    assert exit_code is None
+    assert ctx.fractions == {'x_0': 0.5, 'x_1': 0.75}  # D(x) is built on these
+    assert sorted(outputs) == ['arrhenius.x_0', 'arrhenius.x_1']
+    assert len(reports) == 1 and 'x = 0.875: <102> [402]' in reports[0] and 'left out of D(x)' in reports[0]
+
+
+def test_the_run_fails_when_every_transport_stage_fails():
+    exit_code, *_ = _inspect_analyses([(0.5, False), (0.75, False)])
+    assert exit_code.status == 413
+    assert 'x = 0.5: <100> [402]' in exit_code.message and 'x = 0.75: <101> [402]' in exit_code.message
