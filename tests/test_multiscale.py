@@ -25,7 +25,7 @@ import pytest
 
 SCRIPT = pathlib.Path(__file__).parent / 'scripts' / 'multiscale_chain_daemon.py'
 KB_EV = 8.617333262e-5  # eV/K (CODATA 2018), written out: the code under test takes it from scipy.constants
-#: pw.x labels behind the demo's potential (12 initial, 4 + 3 selected; the third iteration labelled none), in the archive
+#: pw.x labels behind the demo's potential (12 initial, 4 + 3 selected; the third iteration labelled none)
 POTENTIAL_LABELS = 19
 
 

@@ -10,6 +10,7 @@ they must equal.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -26,7 +27,10 @@ def kill_daemon(profile_name: str) -> list[int]:
     killed = []
     for process in psutil.process_iter(['pid', 'cmdline']):
         cmdline = process.info['cmdline'] or []
-        if 'verdi' in ' '.join(cmdline[:2]) and profile_name in cmdline:
+        daemon = 'verdi' in ' '.join(cmdline[:2]) and profile_name in cmdline
+        # circus' statistics process names the profile only in its log file's path
+        stats = 'circus' in ' '.join(cmdline) and f'circus-{profile_name}.log' in ' '.join(cmdline)
+        if (daemon or stats) and process.info['pid'] != os.getpid():
             try:
                 process.kill()
                 killed.append(process.info['pid'])
