@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from aiida_mscale.calculations.script_job import merged_parameters, script_calcinfo, write_text
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
+from aiida_mscale.mtp.weights import check_steps
 from aiida_mscale.schema import (
     NonNegativeFloat,
     NonNegativeInt,
@@ -105,7 +106,9 @@ def validate_inputs(inputs, _):
     if not np.all(np.isfinite(energies)):
         return f'{int((~np.isfinite(energies)).sum())} configurations of the training set have no energy label'
     try:
-        validate_parameters(MtpTrainParameters, merged_parameters(inputs), 'parameters')
+        parameters = validate_parameters(MtpTrainParameters, merged_parameters(inputs), 'parameters').dump()
+        if training_set.has_weights():  # cut neighbourhoods: motep's linear steps would ignore the weights
+            check_steps(parameters['steps'])
     except ValueError as exception:
         return str(exception)
     return None

@@ -7,7 +7,14 @@ import re
 import numpy as np
 from aiida.orm import ArrayData
 
-from aiida_mscale.mtp.cfg import CfgConfiguration, read_cfg, stress_from_virial, virial_from_stress, write_cfg
+from aiida_mscale.mtp.cfg import (
+    CfgConfiguration,
+    read_cfg,
+    stress_from_virial,
+    virial_from_stress,
+    weight_features,
+    write_cfg,
+)
 
 __all__ = ['TrainingSetData']
 
@@ -15,6 +22,10 @@ _UUID = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 _PER_CONFIGURATION = ('numbers_of_atoms', 'cells', 'pbc', 'energies', 'stresses', 'virials', 'weights', 'source_uuids')
 _PER_ATOM = ('positions', 'atomic_numbers', 'forces')
+#: Optional weight arrays (default 1 everywhere): stored only when some weight differs from 1, so a set without
+#: them (every node made before they existed) reads as all ones.
+_OPTIONAL_PER_CONFIGURATION = ('energy_weights', 'stress_weights')
+_OPTIONAL_PER_ATOM = ('force_weights',)
 
 
 class TrainingSetData(ArrayData):
@@ -39,7 +50,14 @@ class TrainingSetData(ArrayData):
     ``virials``          (N, 3, 3)    MLIP's ``PlusStress`` virial [eV]: ``-V * sigma``; NaN if absent
     ``weights``          (N,)         per-configuration weight in a fit (default 1)
     ``source_uuids``     (N,)         UUID of the calculation each label came from ('' if unknown)
+    ``energy_weights``   (N,)         optional: weight of the energy term of each configuration (default 1)
+    ``stress_weights``   (N,)         optional: weight of the stress term of each configuration (default 1)
+    ``force_weights``    (M,)         optional: weight of each atom's force (default 1)
     ===================  ===========  ===============================================================
+
+    The optional weights are those of local active learning (:mod:`aiida_mscale.mtp.neighbourhood`): a cell cut
+    around an extrapolative atom has energy and stress weight 0 and force weight 1 on its core atoms only. They
+    are stored only when one of them differs from 1; :meth:`get_weights` gives ones for a set without them.
 
     ``stresses`` and ``virials`` carry the same information (they agree to floating-point
     rounding). Both are kept, each exactly as its source gave it, so that a round trip through ASE
@@ -64,6 +82,9 @@ class TrainingSetData(ArrayData):
         virials=None,
         weights=None,
         source_uuids=None,
+        energy_weights=None,
+        stress_weights=None,
+        force_weights=None,
     ) -> 'TrainingSetData':
         """Build a node from concatenated arrays (see the class docstring for shapes and units).
 
@@ -95,6 +116,14 @@ class TrainingSetData(ArrayData):
         stresses = None if stresses is None else _array(stresses, (n_conf, 3, 3), 'stresses')
         virials = None if virials is None else _array(virials, (n_conf, 3, 3), 'virials')
         weights = _array(weights, (n_conf,), 'weights', fill=1.0)
+        optional = {
+            'energy_weights': _array(energy_weights, (n_conf,), 'energy_weights', fill=1.0),
+            'stress_weights': _array(stress_weights, (n_conf,), 'stress_weights', fill=1.0),
+            'force_weights': _array(force_weights, (n_atoms,), 'force_weights', fill=1.0),
+        }
+        for name, array in optional.items():
+            if np.any(array < 0) or not np.all(np.isfinite(array)):
+                raise ValueError(f'`{name}` must be finite and non-negative')
         if source_uuids is None:
             source_uuids = [''] * n_conf
         source_uuids = [str(u) for u in source_uuids]
@@ -160,6 +189,9 @@ class TrainingSetData(ArrayData):
             ('source_uuids', source_uuids),
         ):
             node.set_array(name, array)
+        for name, array in optional.items():
+            if np.any(array != 1.0):
+                node.set_array(name, array)
         node.base.attributes.set('number_of_configurations', n_conf)
         node.base.attributes.set('number_of_atoms_total', n_atoms)
         node.base.attributes.set('species', _species_of(atomic_numbers))
@@ -190,15 +222,35 @@ class TrainingSetData(ArrayData):
         return np.concatenate([[0], np.cumsum(self.get_array('numbers_of_atoms'))])
 
     def get_arrays(self) -> dict[str, np.ndarray]:
-        """All arrays in a dict, loaded once."""
-        return {name: self.get_array(name) for name in _PER_CONFIGURATION + _PER_ATOM}
+        """All arrays in a dict, loaded once (the optional weights as :meth:`get_weights` gives them)."""
+        arrays = {name: self.get_array(name) for name in _PER_CONFIGURATION + _PER_ATOM}
+        arrays.update(self.get_weights())
+        return arrays
+
+    def has_weights(self) -> bool:
+        """True if some energy, stress or force weight differs from 1 (the fit then needs the weighted loss)."""
+        return any(name in self.get_arraynames() for name in _OPTIONAL_PER_CONFIGURATION + _OPTIONAL_PER_ATOM)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """``energy_weights`` (N,), ``stress_weights`` (N,), ``force_weights`` (M,): stored, or ones."""
+        return {name: self.get_array(name) for name in _OPTIONAL_PER_CONFIGURATION + _OPTIONAL_PER_ATOM}
+
+    def get_array(self, name: str | None = None) -> np.ndarray:
+        """The array ``name``; an optional weight array that is not stored is all ones (weights default to 1)."""
+        optional = _OPTIONAL_PER_CONFIGURATION + _OPTIONAL_PER_ATOM
+        if name in optional and name not in self.get_arraynames():
+            n_conf = self.base.attributes.get('number_of_configurations')
+            n_atoms = self.base.attributes.get('number_of_atoms_total')
+            return np.ones(n_atoms if name in _OPTIONAL_PER_ATOM else n_conf)
+        return super().get_array(name)
 
     # ------------------------------------------------------------------ ASE
     @classmethod
     def from_ase(cls, images) -> 'TrainingSetData':
         """Build from ASE ``Atoms``, taking energy, forces and stress from each one's calculator results.
 
-        ``atoms.info['weight']`` and ``atoms.info['source_uuid']`` are kept when present.
+        ``atoms.info['weight']``, ``atoms.info['source_uuid']``, ``atoms.info['energy_weight']``,
+        ``atoms.info['stress_weight']`` and ``atoms.arrays['force_weight']`` are kept when present.
         """
         images = list(images)
         if not images:
@@ -229,13 +281,17 @@ class TrainingSetData(ArrayData):
             virials=virials if has_virial else None,
             weights=[a.info.get('weight', 1.0) for a in images],
             source_uuids=[a.info.get('source_uuid', '') for a in images],
+            energy_weights=[a.info.get('energy_weight', 1.0) for a in images],
+            stress_weights=[a.info.get('stress_weight', 1.0) for a in images],
+            force_weights=np.concatenate([a.arrays.get('force_weight', np.ones(len(a))) for a in images]),
         )
 
     def to_ase(self) -> list:
         """Return the configurations as ASE ``Atoms`` with a ``SinglePointCalculator`` holding the labels.
 
         Stress is given in ASE's Voigt order (xx, yy, zz, yz, xz, xy) [eV/Angstrom^3]; the MLIP virial
-        is in ``atoms.info['mlip_virial']`` [eV], the weight and source UUID in ``atoms.info`` too.
+        is in ``atoms.info['mlip_virial']`` [eV], the weight and source UUID in ``atoms.info`` too; weights other
+        than 1 in ``atoms.info['energy_weight']``, ``atoms.info['stress_weight']`` and ``atoms.arrays['force_weight']``.
         """
         from ase import Atoms
         from ase.calculators.singlepoint import SinglePointCalculator
@@ -266,6 +322,11 @@ class TrainingSetData(ArrayData):
             atoms.info['weight'] = float(arrays['weights'][k])
             if arrays['source_uuids'][k]:
                 atoms.info['source_uuid'] = str(arrays['source_uuids'][k])
+            for name in ('energy_weight', 'stress_weight'):
+                if arrays[f'{name}s'][k] != 1.0:
+                    atoms.info[name] = float(arrays[f'{name}s'][k])
+            if np.any(arrays['force_weights'][rows] != 1.0):
+                atoms.arrays['force_weight'] = arrays['force_weights'][rows].copy()
             images.append(atoms)
         return images
 
@@ -297,6 +358,9 @@ class TrainingSetData(ArrayData):
                 features['weight'] = repr(float(arrays['weights'][k]))
             if arrays['source_uuids'][k]:
                 features['source_uuid'] = str(arrays['source_uuids'][k])
+            features.update(
+                weight_features(arrays['energy_weights'][k], arrays['stress_weights'][k], arrays['force_weights'][rows])
+            )
             forces = arrays['forces'][rows]
             virial = arrays['virials'][k]
             configurations.append(
@@ -344,6 +408,7 @@ class TrainingSetData(ArrayData):
             virials=np.array([c.virial if c.virial is not None else nan3 for c in configurations]),
             weights=[float(c.features.get('weight', 1.0)) for c in configurations],
             source_uuids=[c.features.get('source_uuid', '') for c in configurations],
+            **_weights_of(configurations),
         )
 
     def __str__(self) -> str:
@@ -351,6 +416,18 @@ class TrainingSetData(ArrayData):
             f'{super().__str__()} [{self.number_of_configurations} configurations, '
             f'{self.number_labelled} labelled, species {"-".join(self.species)}]'
         )
+
+
+def _weights_of(configurations) -> dict:
+    """The optional weight arrays of ``from_arrays`` read from the configurations' ``Feature`` lines."""
+    from aiida_mscale.mtp.cfg import weights_from_features
+
+    read = [weights_from_features(c.features, len(c.types)) for c in configurations]
+    return {
+        'energy_weights': [r[0] for r in read],
+        'stress_weights': [r[1] for r in read],
+        'force_weights': np.concatenate([r[2] for r in read]),
+    }
 
 
 def _species_of(atomic_numbers) -> list[str]:

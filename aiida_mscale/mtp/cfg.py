@@ -282,3 +282,45 @@ def _finish(current, lineno, fail) -> CfgConfiguration:
         ids=table[:, col['id']].astype(int),
         grades=grades,
     )
+
+
+#: ``Feature`` names of the optional fit weights (MLIP's format has no column for them; readers that do not know
+#: them, MLIP's and motep's, keep them as opaque features).
+WEIGHT_FEATURES = ('energy_weight', 'stress_weight', 'force_weights')
+
+
+def weight_features(energy_weight: float, stress_weight: float, force_weights) -> dict:
+    """``Feature`` lines (name -> text) for weights other than 1: nothing for a configuration weighted as usual.
+
+    ``force_weights`` (n,) is written as one comma-separated token (no blank: readers that split a Feature line
+    on blanks see one value).
+    """
+    features = {}
+    if energy_weight != 1.0:
+        features['energy_weight'] = _fmt(energy_weight)
+    if stress_weight != 1.0:
+        features['stress_weight'] = _fmt(stress_weight)
+    force_weights = np.asarray(force_weights, dtype=float).reshape(-1)
+    if np.any(force_weights != 1.0):
+        features['force_weights'] = ','.join(_fmt(w) for w in force_weights)
+    return features
+
+
+def weights_from_features(features: dict, number_of_atoms: int) -> tuple[float, float, np.ndarray]:
+    """(energy weight, stress weight, (n,) force weights) of a configuration's features; 1 where absent.
+
+    :raises CfgFormatError: for a malformed, negative or non-finite weight, or a force-weight count other than n.
+    """
+    try:
+        energy = float(features.get('energy_weight', 1.0))
+        stress = float(features.get('stress_weight', 1.0))
+        text = features.get('force_weights')
+        forces = np.ones(number_of_atoms) if text is None else np.array([float(w) for w in text.split(',')])
+    except ValueError as exception:
+        raise CfgFormatError(f'malformed weight feature: {exception}') from None
+    if forces.shape != (number_of_atoms,):
+        raise CfgFormatError(f'Feature force_weights has {forces.size} values for {number_of_atoms} atoms')
+    values = np.concatenate([[energy, stress], forces])
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise CfgFormatError('weights must be finite and non-negative')
+    return energy, stress, forces

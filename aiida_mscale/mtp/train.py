@@ -19,6 +19,13 @@ every optimizer iteration, per step) and ``errors.json`` (RMSE and MAX of energy
 forces [meV/Angstrom] and stress [GPa] on the training and validation sets, evaluated afresh with the final
 potential). Method: Shapeev, Multiscale Model. Simul. 14, 1153 (2016); fit by motep's loss (energy, forces,
 stress terms with the given weights).
+
+Per-atom weights: when ``train.cfg`` carries ``Feature energy_weight`` / ``stress_weight`` / ``force_weights``
+(cells cut around extrapolative atoms, :mod:`aiida_mscale.mtp.neighbourhood`), the fit uses
+:class:`aiida_mscale.mtp.weighted_loss.WeightedLossFunction` (only weighted atoms' forces, energy/stress terms
+scaled per configuration) and refuses motep's linear steps (LLS, Level2MTP, NI), which ignore weights, before
+anything is fitted. The error tables then count only weighted forces, energies and stresses. Without those
+features the fit is motep's ``Trainer``, exactly as before.
 """
 
 from __future__ import annotations
@@ -73,9 +80,15 @@ def evaluate_errors(images, make_calculator) -> dict:
         targets = atoms.info['targets']
         atoms = atoms.copy()
         atoms.calc = make_calculator()
-        de.append((atoms.get_potential_energy() - targets['energy']) / len(atoms) * 1000.0)
-        df.append(((atoms.get_forces() - targets['forces']) * 1000.0).ravel())
-        if targets.get('stress') is not None:
+        # weights (cut cells): only atoms with a force weight > 0, energies/stresses with a weight > 0 count
+        force_weights = targets.get('force_weights')
+        if targets.get('energy_weight', 1.0) > 0:
+            de.append((atoms.get_potential_energy() - targets['energy']) / len(atoms) * 1000.0)
+        difference = (atoms.get_forces() - targets['forces']) * 1000.0
+        if force_weights is not None:
+            difference = difference[np.asarray(force_weights) > 0]
+        df.append(difference.ravel())
+        if targets.get('stress') is not None and targets.get('stress_weight', 1.0) > 0:
             ds.append(((atoms.get_stress(voigt=False) - targets['stress']) * EV_PER_ANG3_IN_GPA).ravel())
 
     def stats(values):
@@ -91,10 +104,11 @@ def read_labelled_cfg(path: Path, species: list[str]) -> list:
     """Read a ``.cfg`` with our reader into ASE Atoms carrying their labels in ``info['targets']``."""
     from ase import Atoms
 
-    from aiida_mscale.mtp.cfg import read_cfg, stress_from_virial
+    from aiida_mscale.mtp.cfg import read_cfg, stress_from_virial, weights_from_features
 
     images = []
     for conf in read_cfg(path.read_text()):
+        energy_weight, stress_weight, force_weights = weights_from_features(conf.features, len(conf.types))
         atoms = Atoms(symbols=[species[t] for t in conf.types], positions=conf.positions, cell=conf.cell, pbc=True)
         if conf.energy is None or conf.forces is None:
             raise ValueError(f'{path.name}: a configuration without energy or forces cannot be fitted')
@@ -102,9 +116,54 @@ def read_labelled_cfg(path: Path, species: list[str]) -> list:
             'energy': conf.energy,
             'forces': conf.forces,
             'stress': None if conf.virial is None else stress_from_virial(conf.virial, conf.cell),
+            'energy_weight': energy_weight,
+            'stress_weight': stress_weight,
+            'force_weights': force_weights,
         }
         images.append(atoms)
     return images
+
+
+def read_fit_weights(path: Path) -> dict | None:
+    """The weights of the configurations of a ``.cfg`` file, or None when every weight is 1.
+
+    :return: ``{'energy_weights': (N,), 'stress_weights': (N,), 'force_weights': [(n_i,), ...]}``.
+    """
+    from aiida_mscale.mtp.cfg import read_cfg, weights_from_features
+
+    read = [weights_from_features(c.features, len(c.types)) for c in read_cfg(Path(path).read_text())]
+    weights = {
+        'energy_weights': np.array([r[0] for r in read]),
+        'stress_weights': np.array([r[1] for r in read]),
+        'force_weights': [r[2] for r in read],
+    }
+    from aiida_mscale.mtp.weights import has_weights
+
+    return weights if has_weights(**weights) else None
+
+
+def _fit_weighted(data, images, inputs: dict, step: dict, weights: dict) -> None:
+    """One optimizer step of the weighted fit: motep's optimizer on :class:`WeightedLossFunction`.
+
+    Mirrors what ``motep.train.Trainer`` does for one step (fresh seeded generator, parameters initialised where
+    unset, the optimizer run on the loss); the loss is ours.
+    """
+    from motep.loss import LossSetting
+    from motep.optimizers import make_optimizer
+
+    from aiida_mscale.mtp.weighted_loss import WeightedLossFunction
+
+    data.initialize(np.random.default_rng(int(inputs.get('seed', 42))))
+    loss = WeightedLossFunction(
+        images,
+        data,
+        LossSetting.from_any(inputs.get('loss')),
+        engine=inputs.get('engine', 'cext'),
+        **weights,
+    )
+    optimizer = make_optimizer(step['method'])(loss, **step)
+    optimizer.optimize(**step.get('kwargs', {}))
+    loss.broadcast_results()
 
 
 def train(inputs: dict, workdir: Path = Path('.')) -> dict:
@@ -121,6 +180,12 @@ def train(inputs: dict, workdir: Path = Path('.')) -> dict:
 
     species = list(inputs['species'])
     numbers = [atomic_numbers[s] for s in species]
+    steps = inputs.get('steps') or [{'method': 'minimize', 'kwargs': {'method': 'BFGS'}}]
+    weights = read_fit_weights(workdir / inputs['training'])
+    if weights is not None:
+        from aiida_mscale.mtp.weights import check_steps
+
+        check_steps(steps)  # before anything is fitted
     initial = workdir / inputs['initial_potential']
     read_mtp_exact(initial)  # a malformed file fails here with a message naming the line
     data = read_mtp(str(initial))
@@ -140,9 +205,12 @@ def train(inputs: dict, workdir: Path = Path('.')) -> dict:
     motep_logger.setLevel(logging.INFO)
     motep_logger.addHandler(recorder)
     learning_curve = []
-    steps = inputs.get('steps') or [{'method': 'minimize', 'kwargs': {'method': 'BFGS'}}]
     for index, step in enumerate(steps):
         start = len(recorder.values)
+        if weights is not None:
+            _fit_weighted(data, training_images, inputs, step, weights)
+            learning_curve.append({'step': index, 'method': step.get('method'), 'loss': recorder.values[start:]})
+            continue
         trainer = Trainer(
             data,
             seed=int(inputs.get('seed', 42)),
