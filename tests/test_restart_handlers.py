@@ -139,6 +139,32 @@ def test_train_base_refuses_a_code_of_another_plugin(lammps_code, small_training
         run(builder)
 
 
+
+def test_a_subclass_with_its_own_validation_keeps_the_plugin_check(lammps_code, small_training_set, template):
+    """A restart chain that adds a check by extending ``validate_inputs`` still refuses a code of another plugin
+    (assigning ``spec.inputs.validator`` in a subclass used to drop it), and its own check still runs."""
+    from aiida.engine import run
+
+    from aiida_mscale.workflows.mtp_train_base import MtpTrainBaseWorkChain
+
+    class TrainWithACheck(MtpTrainBaseWorkChain):
+        @classmethod
+        def validate_inputs(cls, inputs, ctx):
+            if inputs['mtp']['potential'].label == 'refuse me':
+                return 'the potential is labelled `refuse me`'
+            return super().validate_inputs(inputs, ctx)
+
+    builder = TrainWithACheck.get_builder()
+    builder.mtp.code = lammps_code
+    builder.mtp.training_set = small_training_set
+    builder.mtp.potential = template
+    with pytest.raises(ValueError, match='but MTP training needs a `mscale.mtp.train` code'):
+        run(builder)
+    template.label = 'refuse me'
+    with pytest.raises(ValueError, match='labelled `refuse me`'):
+        run(builder)
+
+
 # -------------------------------------------------------------------------------------- MtpSelectBaseWorkChain
 SELECT = 'aiida.calculations:mscale.mtp.select'
 

@@ -41,17 +41,6 @@ from aiida_mscale.workflows.restart import MscaleRestartWorkChain
 LAMMPS_PLUGIN = 'mscale.lammps.mtp'
 
 
-def validate_inputs(inputs, _):
-    """Refuse a code of another plugin before anything runs."""
-    code = inputs.get('lammps', {}).get('code')
-    if code is not None and code.default_calc_job_plugin not in (LAMMPS_PLUGIN, 'lammps.raw'):
-        return (
-            f'code `{code.full_label}` is for plugin `{code.default_calc_job_plugin}`, '
-            f'but MD with an MTP needs a `{LAMMPS_PLUGIN}` (or `lammps.raw`) code.'
-        )
-    return None
-
-
 def read_last_frame(text: str) -> dict:
     """The last complete frame of a LAMMPS ``custom`` dump with ``id element x y z`` (and optionally ``vx vy vz``)
     columns, read by :func:`aiida_mscale.data.lammps_trajectory.read_last_frame`.
@@ -102,12 +91,20 @@ class LammpsMtpBaseWorkChain(MscaleRestartWorkChain):
     _namespace = 'lammps'
     _unrecoverable = 'The MD failed in a way a restart cannot fix (no thermodynamic output, plugin not loaded).'
 
+    _code_plugin = LAMMPS_PLUGIN
+
     defaults = AttributeDict({'seed_increment': 1})
 
     @classmethod
-    def define(cls, spec):
-        super().define(spec)
-        spec.inputs.validator = validate_inputs
+    def validate_code(cls, inputs, _):
+        """Refuse a code of another plugin than ``mscale.lammps.mtp`` (or ``lammps.raw``) before anything runs."""
+        code = inputs.get(cls._namespace, {}).get('code')
+        if code is not None and code.default_calc_job_plugin not in (LAMMPS_PLUGIN, 'lammps.raw'):
+            return (
+                f'code `{code.full_label}` is for plugin `{code.default_calc_job_plugin}`, '
+                f'but MD with an MTP needs a `{LAMMPS_PLUGIN}` (or `lammps.raw`) code.'
+            )
+        return None
 
     def setup(self):
         """Prepare ``ctx.inputs`` for the calculations."""

@@ -9,7 +9,7 @@ What every chain would otherwise copy lives here:
 
 * the plugin check: a subclass that sets ``_code_plugin`` (the CalcJob entry point its code must run) and
   ``_code_needs`` (what for, in :func:`~aiida_mscale.workflows.codes.wrong_plugin`'s words) refuses a code of another
-  plugin before anything runs;
+  plugin before anything runs; a subclass with more checks extends :meth:`validate_inputs`, the one validator;
 * the walltime rerun: a subclass whose ``defaults`` hold ``walltime_factor`` reruns a calculation the scheduler cut
   (120 ``ERROR_SCHEDULER_OUT_OF_WALLTIME``, priority 400) with ``walltime_factor`` times the walltime
   (:meth:`handle_out_of_walltime`); a subclass that can do better (a warm start) overrides that handler and may fall
@@ -48,12 +48,19 @@ class MscaleRestartWorkChain(BaseRestartWorkChain):
         )
         spec.expose_outputs(cls._process_class)
         spec.exit_code(300, 'ERROR_UNRECOVERABLE_FAILURE', message=cls._unrecoverable)
-        if cls._code_plugin:
-            spec.inputs.validator = cls.validate_code
+        spec.inputs.validator = cls.validate_inputs
+
+    @classmethod
+    def validate_inputs(cls, inputs, ctx):
+        """The validator of the inputs: the plugin check. A subclass with checks of its own extends this method
+        (calling ``super()``) instead of assigning ``spec.inputs.validator``, which would drop the plugin check."""
+        return cls.validate_code(inputs, ctx)
 
     @classmethod
     def validate_code(cls, inputs, _):
-        """Refuse a code of another plugin than ``_code_plugin`` before anything runs."""
+        """Refuse a code of another plugin than ``_code_plugin`` before anything runs (nothing when it is unset)."""
+        if not cls._code_plugin:
+            return None
         code = inputs.get(cls._namespace, {}).get('code')
         return wrong_plugin(code, cls._code_plugin, cls._code_needs)
 
