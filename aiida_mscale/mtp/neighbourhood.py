@@ -19,7 +19,9 @@ Geometry of one cut (all lengths in Angstrom):
 - box: a cube of edge ``L = 2 (r_core + r_mtp) + padding`` with the centre at its middle, periodic. A periodic
   image of any cluster atom j (``|x_j - c| <= r_core + r_mtp``) lies at least ``L - (r_core + r_mtp)`` from the
   centre, i.e. at least ``L - (r_core + r_mtp) - r_core = r_mtp + padding`` from any core atom: no core atom
-  sees an image within ``r_mtp``. (A smaller cube would let some image into some core atom's sphere.)
+  sees an image within ``r_mtp``. (A smaller cube would let some image into some core atom's sphere.) Any two
+  atoms of neighbouring images are at least ``L - 2 (r_core + r_mtp) = padding`` apart: the padding is the vacuum
+  that keeps the cluster's surface from bonding to its images in DFT (default 3 Angstrom).
 
 What is identical in the cut cell and the sampled cell is each core atom's site energy and its row of site-energy
 derivatives, hence its extrapolation grade (tested). The force on a core atom is not: it sums the derivatives of
@@ -42,8 +44,9 @@ import numpy as np
 
 __all__ = ['NeighbourhoodCut', 'box_edge', 'cut_neighbourhood', 'cut_neighbourhoods', 'select_centres']
 
-#: [Angstrom] default vacuum margin added to the box edge 2 (r_core + r_mtp).
-DEFAULT_PADDING = 1.0
+#: [Angstrom] default vacuum margin added to the box edge 2 (r_core + r_mtp): the closest approach of an atom to a
+#: periodic image of another (so 3 Angstrom: no bond across the box face, nothing DFT would choke on).
+DEFAULT_PADDING = 3.0
 
 
 @dataclass

@@ -111,10 +111,10 @@ def test_cut_cells_of_li2o_are_much_smaller_than_the_sampled_cell():
     assert [len(c.atoms) for c in cuts] == [1 + 8 + 12 + 24 + 6, 1 + 4 + 6 + 12 + 12 + 8 + 6]  # 51, 49
     assert [c.number_of_core_atoms for c in cuts] == [1, 1]
     for cut in cuts:
-        assert cut.atoms.cell.array == pytest.approx(np.eye(3) * 11.0)  # 2 (1 + 4) + 1 padding
+        assert cut.atoms.cell.array == pytest.approx(np.eye(3) * 13.0)  # 2 (1 + 4) + 3 padding
         assert cut.atoms.pbc.all()
         centre = np.flatnonzero(cut.force_weights)[0]
-        assert cut.atoms.positions[centre] == pytest.approx([5.5, 5.5, 5.5])
+        assert cut.atoms.positions[centre] == pytest.approx([6.5, 6.5, 6.5])
 
     # r_core = 2.1 A: the O centre and its 8 Li are core, one cut covers both centres (Li 1 is within r_core of O 0)
     cuts = cut_neighbourhoods(sampled, grades, r_mtp=4.0, r_core=2.1, threshold=2.0)
@@ -122,7 +122,10 @@ def test_cut_cells_of_li2o_are_much_smaller_than_the_sampled_cell():
     assert len(cuts[0].atoms) == 1 + 8 + 12 + 24 + 6 + 24 + 24 + 32  # 131 of 768
     assert cuts[0].number_of_core_atoms == 9
     assert sorted(set(cuts[0].atoms[cuts[0].force_weights > 0].get_chemical_symbols())) == ['Li', 'O']
-    assert cuts[0].atoms.get_volume() == pytest.approx(13.2**3)  # edge 2 (2.1 + 4) + 1: 2300 A^3, vs 6270 A^3 sampled
+    # no two atoms closer across the box faces than in the crystal (Li-O sqrt(3)/4 a): padding 3 A > 1.996 A
+    distances = cuts[0].atoms.get_all_distances(mic=True) + np.eye(131) * 100
+    assert distances.min() == pytest.approx(np.sqrt(3) / 4 * A_LI2O)
+    assert cuts[0].atoms.get_volume() == pytest.approx(15.2**3)  # edge 2 (2.1 + 4) + 3: 3512 A^3, vs 6270 A^3 sampled
 
 
 def test_centres_are_deduplicated_and_capped():
