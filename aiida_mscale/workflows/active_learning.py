@@ -17,6 +17,14 @@ One iteration (generation) ``i``::
     label   DftLabelingWorkChain (a rolling pool of pw.x runs); failures recorded and skipped
     merge   merge_training_sets(previous, new) -> the training set of generation i+1
 
+Local active learning (``selection: 'neighbourhood'``, the argyrodite seed study 004; Podryabinkin et al.,
+J. Chem. Phys. 159, 084112 (2023)): between select and label, each selected configuration is replaced by cells
+cut around its most extrapolative atoms (cut_selected_neighbourhoods: per-atom grades of the selection, at most
+``neighbourhood.max_centres`` centres with grade >= ``select_threshold``, core radius ``neighbourhood.r_core``,
+cluster radius r_core + the potential's ``max_dist``, a cubic box of edge 2 (r_core + max_dist) + ``padding``), and
+the labelled cuts enter the training set with energy and stress weight 0 and force weight 1 on the core atoms only
+(weight_cut_labels); the fit then uses the weighted loss, so the training steps must be gradient steps (no LLS).
+
 The run stops after the sampling of iteration ``max_iterations`` (its potential is the one that was sampled).
 
 Resume: ``previous`` (an earlier ActiveLearningWorkChain, finished, failed or killed) -> continue from the last
@@ -55,9 +63,15 @@ from aiida_mscale.calculations.functions.active_learning import (
     shortest_distances,
     split_configurations,
 )
+from aiida_mscale.calculations.functions.neighbourhood import (
+    NEIGHBOURHOOD_DEFAULTS,
+    cut_selected_neighbourhoods,
+    weight_cut_labels,
+)
 from aiida_mscale.calculations.mtp_select import MtpSelectCalculation
 from aiida_mscale.data.mtp_potential import MtpPotentialData
 from aiida_mscale.data.training_set import TrainingSetData
+from aiida_mscale.mtp.weights import linear_steps
 from aiida_mscale.workflows.codes import load_role_codes
 from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
 from aiida_mscale.workflows.lammps_mtp_base import LammpsMtpBaseWorkChain
@@ -158,6 +172,9 @@ def validate_inputs(inputs, _):
             return f'`validation_set` has species {missing} that the potential lacks'
         if validation_set.number_labelled == 0:
             return '`validation_set` holds no labelled configuration'
+    problem = validate_selection(inputs)
+    if problem:
+        return problem
     if 'target_rmse' in inputs:
         targets = inputs['target_rmse'].get_dict()
         unknown = sorted(set(targets) - {'energy', 'forces', 'stress'})
@@ -166,6 +183,55 @@ def validate_inputs(inputs, _):
         for key, value in targets.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
                 return f'`target_rmse.{key}` must be a positive number, not {value!r}'
+    return None
+
+
+SELECTIONS = ('configuration', 'neighbourhood')
+
+
+def neighbourhood_settings(inputs) -> dict:
+    """The ``neighbourhood`` input over :data:`NEIGHBOURHOOD_DEFAULTS` (r_core, padding [Angstrom], max_centres)."""
+    given = inputs['neighbourhood'].get_dict() if 'neighbourhood' in inputs else {}
+    return {**NEIGHBOURHOOD_DEFAULTS, **given}
+
+
+def validate_selection(inputs) -> str | None:
+    """``selection`` and ``neighbourhood``: a known mode, settings only for the neighbourhood mode, positive radii,
+    and training steps that respect weights (motep's linear steps ignore them)."""
+    selection = inputs['selection'].value if 'selection' in inputs else 'configuration'
+    if selection not in SELECTIONS:
+        return f'`selection` must be one of {list(SELECTIONS)}, not {selection!r}'
+    if selection != 'neighbourhood':
+        if 'neighbourhood' in inputs:
+            return f"`neighbourhood` settings are given but `selection` is {selection!r}, not 'neighbourhood'"
+        return None
+    settings = neighbourhood_settings(inputs)
+    unknown = sorted(set(settings) - set(NEIGHBOURHOOD_DEFAULTS))
+    if unknown:
+        return f'`neighbourhood`: unknown keys {unknown} (known: {sorted(NEIGHBOURHOOD_DEFAULTS)})'
+
+    def number(value):
+        return not isinstance(value, bool) and isinstance(value, (int, float)) and np.isfinite(value)
+
+    if not (number(settings['r_core']) and settings['r_core'] > 0):
+        return f'`neighbourhood.r_core` must be a positive length [Angstrom], not {settings["r_core"]!r}'
+    if not (number(settings['padding']) and settings['padding'] >= 0):
+        return f'`neighbourhood.padding` must be a non-negative length [Angstrom], not {settings["padding"]!r}'
+    centres = settings['max_centres']
+    if isinstance(centres, bool) or not isinstance(centres, int) or centres < 1:
+        return f'`neighbourhood.max_centres` must be an integer >= 1, not {centres!r}'
+    max_dist = inputs['potential'].base.attributes.get('max_dist', None)
+    if max_dist is None or not max_dist > 0:
+        return "neighbourhood selection needs the potential's cutoff `max_dist` (the MTP radius r_mtp)"
+    parameters = inputs.get('train', {}).get('mtp', {}).get('parameters')
+    steps = parameters.get_dict().get('steps') if parameters is not None else None
+    linear = linear_steps(steps)
+    if linear:
+        named = ', '.join(f'step {k} ({method})' for k, method in linear)
+        return (
+            f"selection 'neighbourhood' fits cut cells with per-atom force weights, but the training {named} is "
+            "motep's linear least-squares solve, which ignores weights: use gradient steps (e.g. minimize/BFGS)"
+        )
     return None
 
 
@@ -213,6 +279,21 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             help='Validation RMSE targets: energy [meV/atom], forces [meV/Angstrom], stress [GPa] (any subset).',
         )
         spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(1), help='Seed of the MD/GCMC runs.')
+        spec.input(
+            'selection',
+            valid_type=orm.Str,
+            default=lambda: orm.Str('configuration'),
+            help="'configuration': label the selected configurations whole; 'neighbourhood': label cells cut around "
+            "their most extrapolative atoms and fit only the core atoms' forces (local active learning).",
+        )
+        spec.input(
+            'neighbourhood',
+            valid_type=orm.Dict,
+            required=False,
+            help=f"Settings of selection 'neighbourhood': r_core [Angstrom] (atoms this close to a centre carry "
+            f'force weight 1), max_centres (cuts per selected configuration), padding [Angstrom] (vacuum added to the '
+            f'box edge 2 (r_core + max_dist)). Defaults: {NEIGHBOURHOOD_DEFAULTS}',
+        )
         spec.input(
             'previous',
             valid_type=orm.Str,
@@ -331,6 +412,10 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             builder[name] = orm.Int(inputs[name])
         if inputs.get('target_rmse'):
             builder.target_rmse = orm.Dict(inputs['target_rmse'])
+        if inputs.get('selection'):
+            builder.selection = orm.Str(inputs['selection'])
+        if inputs.get('neighbourhood'):
+            builder.neighbourhood = orm.Dict(inputs['neighbourhood'])
         return builder
 
     # ----------------------------------------------------------------------------------------------- setup
@@ -744,14 +829,38 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         if self.ctx.selected is None:
             self.ctx.labelling = None
             return None
-        structures = split_configurations(
-            self.ctx.selected, metadata={'call_link_label': f'split_{self.ctx.iteration:03d}'}
-        )
+        to_label = self.ctx.selected
+        self.ctx.cuts = None
+        if self.inputs.selection.value == 'neighbourhood':
+            to_label = self.ctx.cuts = self._cut_neighbourhoods()
+        structures = split_configurations(to_label, metadata={'call_link_label': f'split_{self.ctx.iteration:03d}'})
         inputs = AttributeDict(self.exposed_inputs(DftLabelingWorkChain, namespace='dft'))
         inputs.structures = structures
         inputs.metadata = {'call_link_label': f'label_{self.ctx.iteration:03d}'}
         node = self.submit(DftLabelingWorkChain, **inputs)
         return ToContext(labelling=node)
+
+    def _cut_neighbourhoods(self) -> TrainingSetData:
+        """The selected configurations replaced by cells cut around their most extrapolative atoms (weighted)."""
+        settings = neighbourhood_settings(self.inputs)
+        settings.update(
+            r_mtp=float(self.ctx.active_potential.base.attributes.get('max_dist')),
+            threshold=self.inputs.select_threshold.value,
+        )
+        cuts = cut_selected_neighbourhoods(
+            self.ctx.selected,
+            self.ctx.selection.outputs.grades,
+            orm.Dict(settings),
+            metadata={'call_link_label': f'cut_{self.ctx.iteration:03d}'},
+        )
+        table = cuts.base.attributes.get('cuts')
+        sizes = ', '.join(f'{c["atoms"]} ({c["core_atoms"]} core) of {c["sampled_atoms"]}' for c in table)
+        self.report(
+            f'iteration {self.ctx.iteration}: {len(self.ctx.selected)} selected configuration(s) cut into '
+            f'{len(table)} neighbourhood cell(s) of r_core {settings["r_core"]:g} + r_mtp {settings["r_mtp"]:g} '
+            f'Angstrom, atoms: {sizes}'
+        )
+        return cuts
 
     def inspect_label(self):
         """Merge the new labels into the training set; failures are recorded and skipped."""
@@ -763,6 +872,10 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             failed = self._record_label_failures(node, iteration)
             if 'training_set' in node.outputs:
                 new = node.outputs.training_set
+                if self.ctx.get('cuts') is not None:  # the cuts' weights: core forces only, no energy or stress
+                    new = weight_cut_labels(
+                        labelled=new, cuts=self.ctx.cuts, metadata={'call_link_label': f'weight_{iteration:03d}'}
+                    )
                 labelled = len(new)
                 self.ctx.training_set = merge_training_sets(
                     a=self.ctx.training_set, b=new, metadata={'call_link_label': f'merge_{iteration:03d}'}

@@ -68,7 +68,8 @@ def reference_energy_fit(training_set: TrainingSetData) -> dict[str, float]:
         [[np.sum(numbers[offsets[k] : offsets[k + 1]] == z) for z in elements] for k in range(len(energies))],
         dtype=float,
     )
-    finite = np.isfinite(energies)
+    # cut cells (local active learning) carry energy weight 0: a cluster's energy is no reference
+    finite = np.isfinite(energies) & (training_set.get_array('energy_weights') > 0)
     if not finite.any():
         raise ValueError('the training set has no energy label')
     coefficients = np.linalg.lstsq(counts[finite], energies[finite], rcond=None)[0]
@@ -181,7 +182,7 @@ def guest_insertion_energy(training_set: TrainingSetData, guest: str) -> float:
         [[np.sum(numbers[offsets[k] : offsets[k + 1]] == z) for z in elements] for k in range(len(energies))],
         dtype=float,
     )
-    finite = np.isfinite(energies)
+    finite = np.isfinite(energies) & (training_set.get_array('energy_weights') > 0)  # cut cells excluded
     column = elements.index(atomic_numbers[guest])
     if len(set(counts[finite, column])) < 2:
         raise ValueError('the training set needs configurations at two or more guest counts to estimate mu_0')
