@@ -35,6 +35,12 @@ training set's rows with maximal |det| (motep's ``Grader`` in neighbourhood mode
 start). The grade of a neighbourhood is ``gamma = max_k |(b A^-1)_k|`` (computed as motep does, by
 ``lstsq(A.T, b.T)``), that of a configuration the largest over its atoms.
 
+Training configurations with per-atom force weights (cells cut around extrapolative atoms by local active learning,
+``Feature force_weights`` in ``training.cfg``, :mod:`aiida_mscale.mtp.neighbourhood`): only the rows of atoms with
+weight > 0 (the cut's core atoms, whose neighbourhoods are complete) may enter the active set; the surface atoms of
+a cut have neighbourhoods truncated by the cut and would claim directions no real environment has. Without such
+features every atom's row may enter, as before.
+
 Selection is greedy MaxVol over the candidates' rows: while some eligible row has |c_ij| = |(b_i A^-1)_j| >=
 ``threshold`` (and > 1), the largest one replaces row j of A, which multiplies |det A| by |c_ij|. Eligible are
 the rows of candidates whose grade is >= ``threshold`` and that are not duplicates of an earlier candidate;
@@ -95,6 +101,17 @@ def read_configurations(path: Path, species: list[str]) -> list:
             atoms = Atoms(symbols=symbols, positions=conf.positions, cell=conf.cell, pbc=True)
         images.append(atoms)
     return images
+
+
+def training_rows_allowed(path: Path) -> np.ndarray | None:
+    """(M,) bool over all atoms of a ``.cfg``: True where the atom's force weight is > 0; None if no configuration
+    carries force weights (then every row may enter the active set)."""
+    from aiida_mscale.mtp.cfg import read_cfg, weights_from_features
+
+    configurations = read_cfg(Path(path).read_text())
+    if not any('force_weights' in c.features for c in configurations):
+        return None
+    return np.concatenate([weights_from_features(c.features, len(c.types))[2] > 0 for c in configurations])
 
 
 def neighborhood_matrix(mtp_data, images, engine: str = 'cext') -> np.ndarray:
@@ -255,13 +272,14 @@ def select(inputs: dict, workdir: Path = Path('.')) -> dict:
 
     training = read_configurations(workdir / inputs['training'], species)
     candidates = read_configurations(workdir / inputs['candidates'], species)
+    allowed = training_rows_allowed(workdir / inputs['training'])  # None: every atom's row
     size = active_set_size(
         layout,
         potential.alpha_scalar_moments,
         potential.species_count,
         potential.radial_funcs_count * potential.radial_basis_size,
     )
-    neighbourhoods = sum(len(a) for a in training)
+    neighbourhoods = sum(len(a) for a in training) if allowed is None else int(allowed.sum())
     if neighbourhoods < size:
         raise ValueError(
             f'the training set has {neighbourhoods} atomic neighbourhoods but the active set (layout {layout}) '
@@ -275,7 +293,13 @@ def select(inputs: dict, workdir: Path = Path('.')) -> dict:
         mode=GradeMode.NEIGHBORHOOD,
         maxvol_setting={**MAXVOL_DEFAULTS, **(inputs.get('maxvol') or {})},
     )
-    grader.update(training)
+    if allowed is None:
+        grader.update(training)
+        training_indices = np.asarray(grader.maxvol_result.indices)
+    else:  # the rows Grader.update would build, restricted to the weighted atoms
+        rows_allowed = np.flatnonzero(allowed)
+        grader.maxvol_result = grader.maxvol.run(neighborhood_matrix(data, training, engine=engine)[rows_allowed])
+        training_indices = rows_allowed[np.asarray(grader.maxvol_result.indices)]
     active_set = np.array(grader.maxvol_result.submatrix, dtype=float)
     write_active_set(
         workdir / 'active_set.als',
@@ -319,7 +343,7 @@ def select(inputs: dict, workdir: Path = Path('.')) -> dict:
         'layout': layout,
         'active_set_size': int(active_set.shape[0]),
         'training_neighborhoods': int(neighbourhoods),
-        'training_indices': [int(i) for i in grader.maxvol_result.indices],
+        'training_indices': [int(i) for i in training_indices],
         'maxvol_success': bool(grader.maxvol_result.success),
         'number_of_candidates': len(candidates),
         'number_above_threshold': int((max_grades >= threshold).sum()),
