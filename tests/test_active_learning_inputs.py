@@ -67,6 +67,13 @@ def test_select_threshold_above_break_threshold(codes):
     _refused(builder, 'need 1 <= select_threshold')
 
 
+def test_swap_threshold_outside_one_and_select_threshold(codes):
+    builder = _builder(codes, select_threshold=2.0, swap_threshold=2.5)
+    _refused(builder, 'need 1 < swap_threshold <= select_threshold, got swap_threshold=2.5, select_threshold=2.0')
+    builder = _builder(codes, swap_threshold=1.0)
+    _refused(builder, 'need 1 < swap_threshold <= select_threshold, got swap_threshold=1.0')
+
+
 def test_previous_that_is_not_an_active_learning_run(codes, pw_code):
     from aiida import orm
 

@@ -137,6 +137,10 @@ def validate_inputs(inputs, _):
     select, brk = inputs['select_threshold'].value, inputs['break_threshold'].value
     if not 1 <= select <= brk:
         return f'need 1 <= select_threshold <= break_threshold, got select_threshold={select}, break_threshold={brk}'
+    if 'swap_threshold' in inputs:
+        swap = inputs['swap_threshold'].value
+        if not 1 < swap <= select:
+            return f'need 1 < swap_threshold <= select_threshold, got swap_threshold={swap}, select_threshold={select}'
     for name in ('max_iterations', 'max_labels_per_iteration', 'max_concurrent_md'):
         if inputs[name].value < 1:
             return f'`{name}` must be at least 1'
@@ -262,6 +266,14 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         spec.input('temperatures', valid_type=orm.List, help='MD/GCMC temperatures [K].')
         spec.input('select_threshold', valid_type=orm.Float, default=lambda: orm.Float(2.0), help='Grade to save.')
         spec.input('break_threshold', valid_type=orm.Float, default=lambda: orm.Float(10.0), help='Grade to stop.')
+        spec.input(
+            'swap_threshold',
+            valid_type=orm.Float,
+            required=False,
+            help='MaxVol swap threshold of the selection (1 < swap_threshold <= select_threshold): a saved configuration '
+            '(grade >= select_threshold) enters the active set while one of its atoms multiplies |det A| by at least '
+            'this. Default: select_threshold. Lower: more configurations labelled per iteration.',
+        )
         spec.input('max_iterations', valid_type=orm.Int, default=lambda: orm.Int(5))
         spec.input('max_labels_per_iteration', valid_type=orm.Int, default=lambda: orm.Int(20))
         spec.input('max_concurrent_md', valid_type=orm.Int, default=lambda: orm.Int(4))
@@ -408,6 +420,8 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         builder.temperatures = orm.List(inputs['temperatures'])
         for name in ('select_threshold', 'break_threshold'):
             builder[name] = orm.Float(inputs[name])
+        if inputs.get('swap_threshold') is not None:
+            builder.swap_threshold = orm.Float(inputs['swap_threshold'])
         for name in ('max_iterations', 'max_labels_per_iteration', 'max_concurrent_md', 'seed'):
             builder[name] = orm.Int(inputs[name])
         if inputs.get('target_rmse'):
@@ -809,7 +823,7 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         inputs.candidates = self.ctx.candidates
         inputs.parameters = orm.Dict(
             {
-                'threshold': self.inputs.select_threshold.value,
+                'threshold': self.inputs.get('swap_threshold', self.inputs.select_threshold).value,
                 'max_count': self.inputs.max_labels_per_iteration.value,
             }
         )
