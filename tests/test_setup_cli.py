@@ -24,7 +24,7 @@ def test_setup_twice_then_check(setup_cli):
     assert first.returncode == 0, first.stderr
     for line in (
         '[created] profile: `mscale` with core.sqlite_dos storage and core.zeromq broker',
-        '[created] computer localhost: core.local, core.direct, `mpirun -np {tot_num_mpiprocs}`',
+        '[created] computer localhost: core.local, core.direct, `mpirun --bind-to none -np {tot_num_mpiprocs}`',
         '[created] computer localhost-mpich: core.local, core.direct, `',
         '[created] code pw@localhost: /usr/bin/pw.x (quantumespresso.pw)',
         '[created] code fenics@localhost: /usr/bin/python3 (mscale.continuum)',
