@@ -15,6 +15,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import warnings
 
 import pytest
 
@@ -102,8 +104,32 @@ for step in steps:  # each on its own: one failure must not leave the services r
 """
 
 
+@pytest.fixture(scope='session')
+def _teardowns():
+    """Teardowns (:data:`TEARDOWN`) that run in the background while the session's other tests go on: waited for
+    at the end of the session, so no service this module started outlives it.
+
+    Measured on the shared 2-core machine: the teardown (daemon stop, database and role dropped, the broker's vhost
+    and user deleted, SLURM, RabbitMQ and PostgreSQL stopped) took 41 s of wall time, most of it waiting for
+    `rabbitmqctl` and the services to stop; the tests after this module need none of it.
+    """
+    processes = []
+    yield processes
+    for process, log in processes:
+        try:
+            process.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.seek(0)
+        errors = log.read()
+        log.close()
+        if process.returncode != 0 or errors.strip():
+            warnings.warn(f'scale-out teardown (exit {process.returncode}):\n{errors[-4000:]}', stacklevel=1)
+
+
 @pytest.fixture(scope='module')
-def scale_out(tmp_path_factory):
+def scale_out(tmp_path_factory, _teardowns):
     """(environment, profile name) of a PostgreSQL + RabbitMQ profile with the SLURM computers."""
     missing = _missing_install()
     assert missing is None, f'the scale-out install is incomplete: {missing}'
@@ -129,7 +155,10 @@ def scale_out(tmp_path_factory):
         assert all(len(s) >= 24 and s not in result.stdout + result.stderr for s in secrets_)
         yield env, profile
     finally:
-        _python(TEARDOWN.format(profile=profile, before=before), env, timeout=300)
+        log = tempfile.TemporaryFile(mode='w+')  # the teardown's errors, reported when it is waited for
+        code = TEARDOWN.format(profile=profile, before=before)
+        process = subprocess.Popen([PYTHON, '-c', code], env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        _teardowns.append((process, log))
 
 
 def test_setup_is_idempotent_and_check_reports_both_services(scale_out):
