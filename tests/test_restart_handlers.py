@@ -139,7 +139,6 @@ def test_train_base_refuses_a_code_of_another_plugin(lammps_code, small_training
         run(builder)
 
 
-
 def test_a_subclass_with_its_own_validation_keeps_the_plugin_check(lammps_code, small_training_set, template):
     """A restart chain that adds a check by extending ``validate_inputs`` still refuses a code of another plugin
     (assigning ``spec.inputs.validator`` in a subclass used to drop it), and its own check still runs."""

@@ -270,9 +270,9 @@ class ActiveLearningWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             'swap_threshold',
             valid_type=orm.Float,
             required=False,
-            help='MaxVol swap threshold of the selection (1 < swap_threshold <= select_threshold): a saved configuration '
-            '(grade >= select_threshold) enters the active set while one of its atoms multiplies |det A| by at least '
-            'this. Default: select_threshold. Lower: more configurations labelled per iteration.',
+            help='MaxVol swap threshold of the selection (1 < swap_threshold <= select_threshold): a saved '
+            'configuration (grade >= select_threshold) enters the active set while one of its atoms multiplies |det A| '
+            'by at least this. Default: select_threshold. Lower: more configurations labelled per iteration.',
         )
         spec.input('max_iterations', valid_type=orm.Int, default=lambda: orm.Int(5))
         spec.input('max_labels_per_iteration', valid_type=orm.Int, default=lambda: orm.Int(20))
