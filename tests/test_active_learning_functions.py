@@ -4,19 +4,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-
-def _labelled(configurations, energies):
-    from aiida_mscale.data.training_set import TrainingSetData
-
-    return TrainingSetData.from_arrays(
-        numbers_of_atoms=[len(a) for a in configurations],
-        cells=[a.cell.array for a in configurations],
-        pbc=[a.pbc for a in configurations],
-        positions=np.concatenate([a.positions for a in configurations]),
-        atomic_numbers=np.concatenate([a.numbers for a in configurations]),
-        energies=energies,
-        forces=np.zeros((sum(len(a) for a in configurations), 3)),
-    )
+from tests.fit_inputs import training_set
 
 
 def test_initial_configurations_hold_the_asked_guest_fractions(aiida_profile):
@@ -61,7 +49,7 @@ def test_mu_grid_is_centred_on_the_guest_insertion_energy(aiida_profile):
     energies = [
         mu_0 * a.get_chemical_symbols().count('Li') + e_o * a.get_chemical_symbols().count('O') for a in configurations
     ]
-    grid = default_mu_grid(_labelled(configurations, energies), orm.Str('Li'), orm.List([-1.0, 0.0, 0.5]))
+    grid = default_mu_grid(training_set(configurations, energies), orm.Str('Li'), orm.List([-1.0, 0.0, 0.5]))
     assert grid.get_list() == pytest.approx([mu_0 - 1.0, mu_0, mu_0 + 0.5], abs=1e-9)
 
 
@@ -72,7 +60,7 @@ def test_mu_grid_needs_two_guest_counts(aiida_profile):
 
     atoms = bulk('OLi2', 'fluorite', a=4.61, cubic=True)
     with pytest.raises(ValueError, match='two or more guest counts'):
-        default_mu_grid(_labelled([atoms, atoms], [-1.0, -1.1]), orm.Str('Li'), orm.List([0.0]))
+        default_mu_grid(training_set([atoms, atoms], [-1.0, -1.1]), orm.Str('Li'), orm.List([0.0]))
 
 
 def test_coverage_counts_guest_fractions(aiida_profile):
@@ -147,18 +135,6 @@ def test_evaluate_potential_against_known_label_errors(aiida_profile):
     assert errors['forces']['rmse'] == pytest.approx(expected_forces, rel=1e-6)
 
 
-def _unlabelled(configurations):
-    from aiida_mscale.data.training_set import TrainingSetData
-
-    return TrainingSetData.from_arrays(
-        numbers_of_atoms=[len(a) for a in configurations],
-        cells=[a.cell.array for a in configurations],
-        pbc=[a.pbc for a in configurations],
-        positions=np.concatenate([a.positions for a in configurations]),
-        atomic_numbers=np.concatenate([a.numbers for a in configurations]),
-    )
-
-
 def test_candidates_with_collapsed_atoms_are_left_out(aiida_profile):
     """A potential far outside its domain can pull two atoms to a fraction of an Angstrom in one MD step; such a
     configuration is not collected for labelling (DftLabelingWorkChain would refuse the whole batch)."""
@@ -171,8 +147,8 @@ def test_candidates_with_collapsed_atoms_are_left_out(aiida_profile):
     collapsed.positions[1] = collapsed.positions[0] + [0.4, 0.0, 0.0]  # a Li 0.4 A from the O
     near = good.copy()
     near.positions[1] = near.positions[0] + [1.3, 0.0, 0.0]
-    first = _unlabelled([good, collapsed])
-    second = _unlabelled([near, good[:5]])
+    first = training_set([good, collapsed])
+    second = training_set([near, good[:5]])
     np.testing.assert_allclose(shortest_distances(first), [4.61 * np.sqrt(3) / 4, 0.4], rtol=1e-9)
 
     kept = collect_candidates(min_distance=orm.Float(1.2), a=first, b=second)
@@ -181,4 +157,4 @@ def test_candidates_with_collapsed_atoms_are_left_out(aiida_profile):
     np.testing.assert_array_equal(kept.get_array('atomic_numbers')[24:], good[:5].numbers)
     assert len(collect_candidates(a=first, b=second)) == 4  # without min_distance: everything
     with pytest.raises(ValueError, match='at least 1.5 Angstrom'):
-        collect_candidates(min_distance=orm.Float(1.5), a=_unlabelled([collapsed]))
+        collect_candidates(min_distance=orm.Float(1.5), a=training_set([collapsed]))

@@ -11,21 +11,11 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from tests.fit_inputs import training_set
+
 pytestmark = pytest.mark.unit
 
 R_MTP = 4.0
-
-
-def _unlabelled(configurations):
-    from aiida_mscale.data.training_set import TrainingSetData
-
-    return TrainingSetData.from_arrays(
-        numbers_of_atoms=[len(a) for a in configurations],
-        cells=[a.cell.array for a in configurations],
-        pbc=[a.pbc for a in configurations],
-        positions=np.concatenate([a.positions for a in configurations]),
-        atomic_numbers=np.concatenate([a.numbers for a in configurations]),
-    )
 
 
 def _potential(max_dist=R_MTP):
@@ -42,7 +32,7 @@ def _inputs(**extra):
         'structure': orm.StructureData(ase=bulk('OLi2', 'fluorite', a=4.61, cubic=True)),
         'guest': orm.Str('Li'),
         'potential': _potential(),
-        'training_set': _unlabelled([bulk('OLi2', 'fluorite', a=4.61, cubic=True)]),
+        'training_set': training_set([bulk('OLi2', 'fluorite', a=4.61, cubic=True)]),
         'mu_offsets': orm.List([0.0]),
         'temperatures': orm.List([600.0]),
         'select_threshold': orm.Float(2.0),
@@ -134,7 +124,7 @@ def _selection_child(sampled):
     from aiida import orm
     from aiida.common import AttributeDict
 
-    selected = _unlabelled([sampled['large']])
+    selected = training_set([sampled['large']])
     selected.base.attributes.set('candidate_indices', [1])
     grades = orm.ArrayData()
     grades.set_array('neighborhood_grades', sampled['grades'])
@@ -240,10 +230,7 @@ def test_labelled_cuts_enter_the_training_set_with_their_weights(aiida_profile, 
         forces=rng.normal(0, 0.5, (len(survivor), 3)),
         stresses=np.eye(3)[None] * 0.01,
     ).store()
-    before = _unlabelled([sampled['small']])
-    chain.ctx.training_set = TrainingSetData.from_arrays(
-        **{**before.get_arrays(), 'energies': [-500.0], 'forces': np.zeros((len(sampled['small']), 3))}
-    ).store()
+    chain.ctx.training_set = training_set([sampled['small']], energies=[-500.0]).store()
     chain.ctx.labelling = types.SimpleNamespace(
         outputs=AttributeDict({'training_set': labelled}), is_finished_ok=True, uuid='x', exit_status=0
     )
@@ -272,21 +259,12 @@ def test_configuration_mode_labels_the_selected_configuration_whole(aiida_profil
 
 def test_weight_cut_labels_refuses_a_label_of_no_cut(aiida_profile, sampled):
     from aiida_mscale.calculations.functions.neighbourhood import weight_cut_labels
-    from aiida_mscale.data.training_set import TrainingSetData
 
     chain = _stand_in(neighbourhood={'r_core': 2.1})
     chain.ctx.selection = _selection_child(sampled)
     chain.inspect_select()
     chain.label()
     other = sampled['small']
-    labelled = TrainingSetData.from_arrays(
-        numbers_of_atoms=[len(other)],
-        cells=[other.cell.array],
-        pbc=[[True] * 3],
-        positions=other.positions,
-        atomic_numbers=other.numbers,
-        energies=[-1.0],
-        forces=np.zeros((len(other), 3)),
-    )
+    labelled = training_set([other], energies=[-1.0])
     with pytest.raises(ValueError, match='matches none of the 1 cut cells'):
         weight_cut_labels(labelled=labelled, cuts=chain.ctx.cuts)

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from tests.fit_inputs import training_set
 from tests.test_active_learning import DFT, OPTIONS
 
 pytestmark = pytest.mark.integration
@@ -31,18 +32,11 @@ def test_a_cut_neighbourhood_is_labelled_with_pw(pw_code):
 
     from aiida_mscale.calculations.functions.active_learning import split_configurations
     from aiida_mscale.calculations.functions.neighbourhood import cut_selected_neighbourhoods, weight_cut_labels
-    from aiida_mscale.data.training_set import TrainingSetData
     from aiida_mscale.workflows.dft_labeling import DftLabelingWorkChain
 
     sampled = bulk('OLi2', 'fluorite', a=4.61, cubic=True).repeat(3)
     assert len(sampled) == 324 and sampled[0].symbol == 'O'
-    selected = TrainingSetData.from_arrays(
-        numbers_of_atoms=[len(sampled)],
-        cells=[sampled.cell.array],
-        pbc=[[True] * 3],
-        positions=sampled.positions,
-        atomic_numbers=sampled.numbers,
-    )
+    selected = training_set([sampled])
     selected.base.attributes.set('candidate_indices', [0])
     grades = orm.ArrayData()
     atom_grades = np.full(len(sampled), 0.5)

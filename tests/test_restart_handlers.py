@@ -10,21 +10,12 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from tests.fit_inputs import bfgs, train_script_inputs, training_set
+
 
 @pytest.fixture
 def small_training_set():
-    from aiida_mscale.data.training_set import TrainingSetData
-
-    atoms = bulk('Li', 'bcc', a=3.43, cubic=True)
-    return TrainingSetData.from_arrays(
-        numbers_of_atoms=[2],
-        cells=[atoms.cell.array],
-        pbc=[[True] * 3],
-        positions=atoms.positions,
-        atomic_numbers=atoms.numbers,
-        energies=[-3.0],
-        forces=np.zeros((2, 3)),
-    ).store()
+    return training_set([bulk('Li', 'bcc', a=3.43, cubic=True)], energies=[-3.0]).store()
 
 
 @pytest.fixture
@@ -126,15 +117,21 @@ def test_training_bad_input_aborts(train_workchain, exit_status):
     assert result.status == train_workchain.exit_codes.ERROR_UNRECOVERABLE_FAILURE.status == 300
 
 
+def _train_builder(process_class, code, training_set, potential):
+    """A builder of ``process_class`` (a training restart chain) with ``code`` and nothing but the required inputs."""
+    builder = process_class.get_builder()
+    builder.mtp.code = code
+    builder.mtp.training_set = training_set
+    builder.mtp.potential = potential
+    return builder
+
+
 def test_train_base_refuses_a_code_of_another_plugin(lammps_code, small_training_set, template):
     from aiida.engine import run
 
     from aiida_mscale.workflows.mtp_train_base import MtpTrainBaseWorkChain
 
-    builder = MtpTrainBaseWorkChain.get_builder()
-    builder.mtp.code = lammps_code
-    builder.mtp.training_set = small_training_set
-    builder.mtp.potential = template
+    builder = _train_builder(MtpTrainBaseWorkChain, lammps_code, small_training_set, template)
     with pytest.raises(ValueError, match='but MTP training needs a `mscale.mtp.train` code'):
         run(builder)
 
@@ -153,10 +150,7 @@ def test_a_subclass_with_its_own_validation_keeps_the_plugin_check(lammps_code, 
                 return 'the potential is labelled `refuse me`'
             return super().validate_inputs(inputs, ctx)
 
-    builder = TrainWithACheck.get_builder()
-    builder.mtp.code = lammps_code
-    builder.mtp.training_set = small_training_set
-    builder.mtp.potential = template
+    builder = _train_builder(TrainWithACheck, lammps_code, small_training_set, template)
     with pytest.raises(ValueError, match='but MTP training needs a `mscale.mtp.train` code'):
         run(builder)
     template.label = 'refuse me'
@@ -174,7 +168,6 @@ def select_workchain(mtp_select_code):
     from aiida import orm
 
     from aiida_mscale.data.mtp_potential import MtpPotentialData
-    from aiida_mscale.data.training_set import TrainingSetData
     from aiida_mscale.mtp.potential_file import parse_mtp
     from aiida_mscale.workflows.mtp_select_base import MtpSelectBaseWorkChain
 
@@ -186,13 +179,7 @@ def select_workchain(mtp_select_code):
     mtp.radial_coeffs = rng.normal(0.0, 0.01, (1, 1, mtp.radial_funcs_count, mtp.radial_basis_size))
     potential = MtpPotentialData(mtp.to_text(), species=['Li']).store()
     atoms = bulk('Li', 'bcc', a=3.43, cubic=True).repeat(2)  # 16 neighbourhoods: the active set needs 6
-    configurations = TrainingSetData.from_arrays(
-        numbers_of_atoms=[len(atoms)],
-        cells=[atoms.cell.array],
-        pbc=[[True] * 3],
-        positions=atoms.positions,
-        atomic_numbers=atoms.numbers,
-    ).store()
+    configurations = training_set([atoms]).store()
     inputs = {
         'mtp': {
             'code': mtp_select_code,
@@ -410,15 +397,8 @@ def test_training_script_writes_checkpoints(tmp_path, aiida_profile, monkeypatch
     (tmp_path / 'train.cfg').write_text(_emt_copper_set().to_cfg(['Cu']))
     template = MtpPotentialData.from_template(4, ['Cu'], min_dist=2.0, max_dist=4.5)
     (tmp_path / 'initial.mtp').write_text(template.get_text())
-    inputs = {
-        'species': ['Cu'],
-        'initial_potential': 'initial.mtp',
-        'training': 'train.cfg',
-        'validation': None,
-        'loss': {'energy_weight': 1.0, 'forces_weight': 0.01, 'stress_weight': 0.0},
-        'steps': [{'method': 'minimize', 'kwargs': {'method': 'BFGS', 'options': {'maxiter': 6}}}],
-        'checkpoint_every': 2,
-    }
+    loss = {'energy_weight': 1.0, 'forces_weight': 0.01, 'stress_weight': 0.0}
+    inputs = train_script_inputs(['Cu'], loss, bfgs(6), checkpoint_every=2)
     train(inputs, workdir=tmp_path)
     curve = json.loads((tmp_path / 'learning_curve.json').read_text())
     assert len(curve[0]['loss']) >= 2

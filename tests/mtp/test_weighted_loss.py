@@ -19,6 +19,7 @@ from ase.stress import voigt_6_to_full_3x3_stress
 from aiida_mscale.mtp import generate_untrained_mtp
 from aiida_mscale.mtp.cfg import CfgConfiguration, virial_from_stress, weight_features, write_cfg
 from aiida_mscale.mtp.neighbourhood import cut_neighbourhood
+from tests.fit_inputs import bfgs, train_script_inputs
 
 pytestmark = pytest.mark.unit
 
@@ -168,17 +169,8 @@ def _fit(tmp_path, template, images, weights=None, steps=None):
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / 'initial.mtp').write_text(template.read_text())
     _write_cfg(tmp_path / 'train.cfg', images, weights)
-    inputs = {
-        'species': ['Cu'],
-        'initial_potential': 'initial.mtp',
-        'training': 'train.cfg',
-        'validation': None,
-        'loss': {'energy_weight': 1.0, 'forces_weight': 0.01, 'stress_weight': 0.001},
-        'steps': steps or [{'method': 'minimize', 'kwargs': {'method': 'BFGS', 'options': {'maxiter': 15}}}],
-        'seed': 3,
-        'engine': 'cext',
-        'checkpoint_every': 0,
-    }
+    loss = {'energy_weight': 1.0, 'forces_weight': 0.01, 'stress_weight': 0.001}
+    inputs = train_script_inputs(['Cu'], loss, steps or bfgs(15), seed=3, engine='cext', checkpoint_every=0)
     errors = train(inputs, workdir=tmp_path)
     curve = json.loads((tmp_path / 'learning_curve.json').read_text())
     return (tmp_path / 'final.mtp').read_text(), curve, errors
