@@ -121,3 +121,53 @@ def test_validation_set_and_targets(codes):
     _refused(builder, r"`target_rmse`: unknown keys \['force'\]")
     builder.target_rmse = orm.Dict({'forces': -1.0})
     _refused(builder, r'`target_rmse.forces` must be a positive number, not -1.0')
+
+
+def test_protocols_default_to_whole_configurations_and_the_work_chains_own_thresholds(aiida_profile):
+    """Every protocol labels whole configurations and leaves swap_threshold (null) and the neighbourhood settings
+    ({}) to the work chain, which then uses select_threshold and NEIGHBOURHOOD_DEFAULTS."""
+    from aiida_mscale.workflows.active_learning import ActiveLearningWorkChain
+
+    for protocol in ActiveLearningWorkChain.get_available_protocols():
+        inputs = ActiveLearningWorkChain.get_protocol_inputs(protocol)
+        assert inputs['selection'] == 'configuration', protocol
+        assert inputs['swap_threshold'] is None, protocol
+        assert inputs['neighbourhood'] == {}, protocol
+
+
+def test_the_protocol_file_states_the_neighbourhood_defaults_of_the_code():
+    """The comment of active_learning.yaml gives NEIGHBOURHOOD_DEFAULTS with units; this fails when they drift."""
+    import re
+
+    from aiida_mscale.calculations.functions.neighbourhood import NEIGHBOURHOOD_DEFAULTS
+    from aiida_mscale.workflows.active_learning import ActiveLearningWorkChain
+
+    text = ' '.join(ActiveLearningWorkChain.get_protocol_filepath().read_text().split())  # comment lines joined
+    stated = {
+        'r_core': float(re.search(r'r_core (\S+) Angstrom', text).group(1)),
+        'max_centres': int(re.search(r'max_centres (\d+) \(', text).group(1)),
+        'padding': float(re.search(r'padding (\S+) Angstrom', text).group(1)),
+    }
+    assert stated == NEIGHBOURHOOD_DEFAULTS
+
+
+def test_protocol_builder_carries_selection_swap_threshold_and_neighbourhood(codes):
+    from aiida_mscale.workflows.active_learning import ActiveLearningWorkChain
+
+    def problem(builder):
+        return ActiveLearningWorkChain.spec().inputs.validate(builder._inputs(prune=True))
+
+    builder = _builder(codes)
+    assert builder.selection.value == 'configuration'
+    assert 'swap_threshold' not in builder and 'neighbourhood' not in builder
+    assert problem(builder) is None
+
+    neighbourhood = {'r_core': 2.0, 'max_centres': 2, 'padding': 1.5}
+    builder = _builder(codes, selection='neighbourhood', neighbourhood=neighbourhood, swap_threshold=1.2)
+    assert builder.selection.value == 'neighbourhood'
+    assert builder.neighbourhood.get_dict() == neighbourhood
+    assert builder.swap_threshold.value == 1.2
+    assert problem(builder) is None
+
+    builder = _builder(codes, neighbourhood={'r_core': 2.0})  # settings without the neighbourhood mode: refused
+    assert "`neighbourhood` settings are given but `selection` is 'configuration'" in str(problem(builder))
