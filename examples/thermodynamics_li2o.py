@@ -24,24 +24,17 @@ go to demo-output/thermodynamics_<pk>/ through ``aiida-mscale report``.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import subprocess
 import sys
 import time
 
 from aiida import load_profile, orm
 
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import multiscale_demo as demo_script  # noqa: E402  (finds the demo's run: one source)
+
 SLAB_VACUUM = 8.0  # Angstrom of vacuum on each side of a slab
-
-
-def demo_run():
-    query = orm.QueryBuilder().append(
-        orm.WorkflowNode, filters={'extras': {'has_key': 'mscale_demo'}, 'attributes.exit_status': 0}, project='*'
-    )
-    query.order_by({orm.WorkflowNode: {'ctime': 'desc'}})
-    found = query.first()
-    if not found:
-        sys.exit('no finished demo run in this profile: run `make demo` first')
-    return found[0]
 
 
 def li2o_110_slabs():
@@ -83,7 +76,9 @@ def main(argv=None) -> int:
     from aiida_mscale.workflows.md_production import MdProductionWorkChain
     from aiida_mscale.workflows.thermodynamics import ThermodynamicsWorkChain
 
-    demo = demo_run()
+    demo = demo_script.previous_run()
+    if demo is None:
+        sys.exit(f'no finished demo run (version {demo_script.DEMO_VERSION}) in this profile: run `make demo` first')
     potential, host = demo.outputs.potential, demo.inputs.structure
     fractions = [0.5, 0.75, 0.875]
     md = MdProductionWorkChain.get_builder_from_protocol(
