@@ -10,7 +10,9 @@ minutes, which the suite's 30-minute budget cannot hold; the active-learning loo
 
 import copy
 import importlib.util
+import json
 import pathlib
+import zipfile
 
 _DEMO = pathlib.Path(__file__).parent.parent / 'examples' / 'multiscale_demo.py'
 _spec = importlib.util.spec_from_file_location('multiscale_demo', _DEMO)
@@ -21,6 +23,31 @@ _spec.loader.exec_module(demo)
 #: --no-call-calc-backward --no-call-work-backward``)
 POTENTIAL_ARCHIVE = pathlib.Path(__file__).parent / 'fixtures' / 'multiscale' / 'li2o_demo_potential.aiida'
 POTENTIAL_UUID = 'ae21ee30-7f21-4dc2-a152-e9f6d23a0e76'
+#: the DEMO_VERSION of the demo run the archive was exported from (the archive itself holds no version); change it
+#: with POTENTIAL_UUID whenever the archive is regenerated
+POTENTIAL_DEMO_VERSION = 2
+
+
+def check_potential_archive(archive=POTENTIAL_ARCHIVE, uuid=POTENTIAL_UUID, version=POTENTIAL_DEMO_VERSION) -> None:
+    """Refuse an archive that is not the one these settings describe, or that is of another demo version.
+
+    The archive must have been exported from node ``uuid`` (its ``metadata.json``, read without importing), and
+    ``version`` must be the demo's DEMO_VERSION: a bumped demo has other settings, so its chain test would start
+    from a potential fitted under the old ones.
+
+    :raises ValueError: naming what disagrees and what to do.
+    """
+    with zipfile.ZipFile(archive) as opened:
+        metadata = json.loads(opened.read('metadata.json'))
+    starting = metadata.get('creation_parameters', {}).get('entities_starting_set', {}).get('node', [])
+    if starting != [uuid]:
+        raise ValueError(f'{archive.name} was exported from nodes {starting}, not from the potential {uuid}')
+    if version != demo.DEMO_VERSION:
+        raise ValueError(
+            f'{archive.name} holds the potential of demo v{version}, but examples/multiscale_demo.py is at '
+            f'DEMO_VERSION {demo.DEMO_VERSION}: regenerate it from a new demo run (tests/fixtures/multiscale/README.md)'
+        )
+
 
 OPTIONS = {**demo.OPTIONS, 'max_wallclock_seconds': 900}
 CELL = {**demo.CELL, 'c_rates': [1.0, 10.0]}

@@ -210,3 +210,30 @@ def test_the_run_fails_when_every_transport_stage_fails():
     exit_code, *_ = _inspect_analyses([(0.5, False), (0.75, False)])
     assert exit_code.status == 413
     assert 'x = 0.5: <100> [402]' in exit_code.message and 'x = 0.75: <101> [402]' in exit_code.message
+
+
+def test_the_demo_potential_archive_belongs_to_this_demo_version(tmp_path, monkeypatch):
+    """The chain test starts from the archived demo potential: the archive must be the one the settings name, and of
+    the demo's current DEMO_VERSION; a bumped demo, or an archive exported from another node, is refused."""
+    import json
+    import zipfile
+
+    from tests import multiscale_settings
+
+    multiscale_settings.check_potential_archive()  # the committed archive and examples/multiscale_demo.py agree
+    with zipfile.ZipFile(multiscale_settings.POTENTIAL_ARCHIVE) as archive:
+        metadata = json.loads(archive.read('metadata.json'))
+    assert metadata['creation_parameters']['entities_starting_set']['node'] == [multiscale_settings.POTENTIAL_UUID]
+
+    archived = multiscale_settings.POTENTIAL_DEMO_VERSION
+    monkeypatch.setattr(multiscale_settings.demo, 'DEMO_VERSION', archived + 1)
+    with pytest.raises(ValueError, match=rf'of demo v{archived}, but .* is at DEMO_VERSION {archived + 1}: regenerate'):
+        multiscale_settings.check_potential_archive()
+    monkeypatch.undo()
+
+    other = tmp_path / 'other.aiida'
+    metadata['creation_parameters']['entities_starting_set']['node'] = ['00000000-0000-4000-8000-000000000000']
+    with zipfile.ZipFile(other, 'w') as archive:
+        archive.writestr('metadata.json', json.dumps(metadata))
+    with pytest.raises(ValueError, match=r'other.aiida was exported from nodes \[.00000000-.*not from the potential'):
+        multiscale_settings.check_potential_archive(archive=other)

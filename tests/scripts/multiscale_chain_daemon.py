@@ -158,8 +158,16 @@ def main(profile_name: str) -> int:
     from aiida.tools.archive import import_archive
 
     from aiida_mscale.workflows.multiscale import MultiscaleWorkChain
-    from tests.multiscale_settings import OPTIONS, POTENTIAL_ARCHIVE, POTENTIAL_UUID, host, overrides
+    from tests.multiscale_settings import (
+        OPTIONS,
+        POTENTIAL_ARCHIVE,
+        POTENTIAL_UUID,
+        check_potential_archive,
+        host,
+        overrides,
+    )
 
+    check_potential_archive()
     import_archive(POTENTIAL_ARCHIVE)
     potential = orm.load_node(POTENTIAL_UUID)
     print(f'imported the demo potential <{potential.pk}> with its provenance', flush=True)
