@@ -59,6 +59,32 @@ def prototype_of(element: str) -> str:
     return PROTOTYPE.get(element, DEFAULT_PROTOTYPE)
 
 
+def kpoints_distance_of(element: str, verification: dict) -> float:
+    """The k-point spacing (1/Angstrom) of ``element``'s pw.x runs: the protocol's ``kpoints_distance``, or the
+    ``kpoints_distance_by_prototype`` entry of the element's crystal where that is finer (a cap, never coarser)."""
+    spacing = float(verification['kpoints_distance'])
+    capped = (verification.get('kpoints_distance_by_prototype') or {}).get(prototype_of(element))
+    return min(spacing, float(capped)) if capped is not None else spacing
+
+
+def verification_kpoints(element: str, verification: dict) -> orm.KpointsData:
+    """The Monkhorst-Pack mesh of every pw.x run of ``element`` (cutoff scan and all EOS volumes).
+
+    One mesh per element, from its ACWF unary cell at the all-electron volume and :func:`kpoints_distance_of`: a
+    mesh that changed with the volume would put steps into E(V).
+    """
+    from aiida_mscale.pseudo import eos
+
+    prototype = prototype_of(element)
+    v0 = eos.reference_fit(eos.load_reference(), element, prototype)['v0']
+    mesh = orm.KpointsData()
+    mesh.set_cell_from_structure(orm.StructureData(ase=eos.unary_structure(element, prototype, v0)))
+    mesh.set_kpoints_mesh_from_density(kpoints_distance_of(element, verification))
+    kpoints = orm.KpointsData()
+    kpoints.set_kpoints_mesh(mesh.get_kpoints_mesh()[0])
+    return kpoints
+
+
 # ---------------------------------------------------------------------------------------- calcfunctions
 def _run_values(runs: dict, key: str) -> tuple[float, float, int]:
     """(energy per atom in eV, pressure in GPa, number of atoms) of one pw.x run from its output nodes."""
@@ -272,6 +298,10 @@ class VerificationSettings(ParameterModel):
     reference_cutoff: Annotated[float, Field(gt=5, le=500)]
     dual: Annotated[float, Field(ge=4, le=16)]
     kpoints_distance: Annotated[float, Field(gt=0.02, le=2.0)]
+    # a finer spacing for the elements verified on one crystal (``PROTOTYPE``), e.g. the metallic fictitious SC
+    kpoints_distance_by_prototype: dict[
+        Literal['BCC', 'FCC', 'SC', 'Diamond'], Annotated[float, Field(gt=0.02, le=2.0)]
+    ] = Field(default_factory=dict)
     smearing: Literal['cold', 'gaussian', 'mv', 'mp', 'fd']
     degauss: Annotated[float, Field(gt=0, le=0.2)]
     conv_thr_per_atom: Annotated[float, Field(gt=0, le=1e-4)]
@@ -449,21 +479,10 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
         v = self.inputs.verification.get_dict()
         PwCalculation = CalculationFactory('quantumespresso.pw')
         atoms = eos.unary_structure(element, prototype_of(element), volume)
-        structure = orm.StructureData(ase=atoms)
-        # one mesh for every volume and cutoff of an element (from the cell at the reference volume): a mesh
-        # that changed with the volume would put steps into E(V)
-        reference = orm.StructureData(
-            ase=eos.unary_structure(element, prototype_of(element), self._reference(element)['v0'])
-        )
-        mesh = orm.KpointsData()
-        mesh.set_cell_from_structure(reference)
-        mesh.set_kpoints_mesh_from_density(v['kpoints_distance'])
-        kpoints = orm.KpointsData()
-        kpoints.set_kpoints_mesh(mesh.get_kpoints_mesh()[0])
         builder = PwCalculation.get_builder()
         builder.code = self.inputs.pw_code
-        builder.structure = structure
-        builder.kpoints = kpoints
+        builder.structure = orm.StructureData(ase=atoms)
+        builder.kpoints = verification_kpoints(element, v)
         builder.pseudos = {element: self.ctx.pseudos[element]}
         builder.parameters = orm.Dict(
             {
