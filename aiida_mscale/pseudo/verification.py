@@ -12,8 +12,10 @@ generated part of the docs is typed by hand::
     python -m aiida_mscale.pseudo.verification docs --check    # exit 1 if the docs differ from the yaml
 
 ``export`` also writes the pw.x cutoff scans of those families into ``measured_cutoffs.yaml``
-(:func:`aiida_mscale.pseudo.cutoffs.measured_entry`). Rendering (:func:`render_docs`) is pure (yaml only); only
-``export`` needs an AiiDA profile. Units: as in the verification dicts (Ry, eV, Angstrom^3, GPa).
+(:func:`aiida_mscale.pseudo.cutoffs.measured_entry`), unless ``--keep-measured-cutoffs`` (families whose "scan" only
+checks the measured cutoff against a slightly higher one, e.g. an EOS at a denser k-mesh: the full scan stays).
+Rendering (:func:`render_docs`) is pure (yaml only); only ``export`` needs an AiiDA profile. Units: as in the
+verification dicts (Ry, eV, Angstrom^3, GPa).
 """
 
 from __future__ import annotations
@@ -198,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument('--profile', required=True)
     export.add_argument('--set', required=True, help=f'set name ({", ".join(SETS)})')
     export.add_argument('--settings', help='how the runs were made (required for a new set)')
+    export.add_argument(
+        '--keep-measured-cutoffs',
+        action='store_true',
+        help="do not write these families' cutoff scans into measured_cutoffs.yaml (a check of the measured cutoff, "
+        'not a scan)',
+    )
     export.add_argument('labels', nargs='+', help='family labels (SQL like patterns allowed)')
     docs = commands.add_parser('docs', help='render verification_results.yaml into the docs')
     docs.add_argument('--check', action='store_true', help='exit 1 if the docs differ, change nothing')
@@ -206,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == 'export':
         exported, scans = export_families(args.labels, args.profile)
         write_results(merge_into(load_results(), args.set, exported, args.settings))
+        if args.keep_measured_cutoffs:
+            scans = {}
         if scans:
             text = MEASURED_FILE.read_text()
             header = ''.join(line + '\n' for line in text.splitlines() if line.startswith('#'))
