@@ -63,6 +63,11 @@ class TrainingSetData(ArrayData):
     rounding). Both are kept, each exactly as its source gave it, so that a round trip through ASE
     (which speaks stress) and through MLIP's ``.cfg`` (which speaks virial) is bit-exact.
 
+    ``source_uuids`` names the calculation that computed each label. With AiiDA caching, a labelling step taken
+    from the cache is a clone of an earlier one: its set names the earlier run's pw.x calculations (those the cached
+    PwCalculations were cloned from), not its own ancestors, and an entry dangles once that run is deleted. The
+    provenance graph is the record that always holds: ``aiida-mscale query dft-sources NODE`` walks it.
+
     Arrays live in the repository, not in the database, so 10^5 configurations stay cheap; the
     attributes hold only the summary (counts and species).
     """
