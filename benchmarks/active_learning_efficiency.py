@@ -56,6 +56,10 @@ SAMPLER_STEPS = [{'method': 'minimize', 'kwargs': {'method': 'BFGS', 'options': 
 #: squares (motep's LLS): deterministic, and the space MaxVol's active set (layout moment+species) measures.
 TRAIN_STEPS = [{'method': 'LLS'}]
 MU_OFFSETS = [-1.0, -0.3, 0.3, 1.0]
+#: Li site fractions of the initial set (3 cells each)
+INITIAL_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
+#: ... and with ``--x-min`` (the Li-vacancy regime): 1, 0.875, 0.75
+INITIAL_FRACTIONS_LI_RICH = (1.0, 0.875, 0.75)
 TEMPERATURE = 600.0
 BATCH = 4
 #: Targets: these multiples of the validation force RMSE of the fit to the initial set plus the whole pool; the
@@ -203,7 +207,9 @@ def maxvol_select(fit_dir: Path, training, pool, count: int) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------------ GCMC-MD pool
-def gcmc_md(sampler: Path, references: dict, mu: float, seed: int, frames: int, every: int, workdir: Path):
+def gcmc_md(
+    sampler: Path, references: dict, mu: float, seed: int, frames: int, every: int, workdir: Path, min_count: int = 0
+):
     """``frames`` frames of hybrid GCMC + NVT MD of Li in Li8O4 at guest chemical potential ``mu`` [eV, DFT scale].
 
     ``sampler`` holds the sampler's ``final.mtp`` and ``active_set.als``. The fit is to referenced energies
@@ -249,6 +255,7 @@ def gcmc_md(sampler: Path, references: dict, mu: float, seed: int, frames: int, 
                 'max_displacement': 0.2,
                 'overlap_cutoff': 1.2,
                 'max_count': 8,
+                **({'min_count': min_count} if min_count else {}),
             },
             'extrapolation': {'every': 2, 'save_threshold': 10.0, 'break_threshold': 10.0},
         }
@@ -307,12 +314,20 @@ def main():
     parser.add_argument('--workdir', help='keep the files (and reuse labels found there) in this directory')
     parser.add_argument('--quick', action='store_true', help='a smaller pool and one random seed')
     parser.add_argument('--workers', type=int, default=2, help='pw.x runs at once')
+    parser.add_argument(
+        '--x-min',
+        type=float,
+        default=0.0,
+        help='lowest Li site fraction of the initial set and of GCMC (min_count); 0.75: the regime where the '
+        'active-learning loop converges (docs/active_learning.md, runs F)',
+    )
+    parser.add_argument('--random-seeds', type=int, default=len(RANDOM_SEEDS), help='random selections to average')
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix='al_efficiency_'))
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     frames_per_run, validation_per_run = (8, 2) if args.quick else (16, 4)
-    seeds = RANDOM_SEEDS[:1] if args.quick else RANDOM_SEEDS
+    seeds = RANDOM_SEEDS[:1] if args.quick else list(range(1, args.random_seeds + 1))
 
     # 1. initial set
     path = workdir / 'initial.xyz'
@@ -320,7 +335,8 @@ def main():
         rng = np.random.default_rng(3)
         images = []
         li = [a.index for a in host() if a.symbol == GUEST]
-        for x in (1.0, 0.75, 0.5, 0.25):
+        fractions = INITIAL_FRACTIONS if args.x_min <= 0 else INITIAL_FRACTIONS_LI_RICH
+        for x in [x for x in fractions if x >= args.x_min]:
             for _ in range(3):
                 atoms = host()
                 removed = rng.choice(li, size=len(li) - round(x * len(li)), replace=False)
@@ -341,12 +357,15 @@ def main():
     # 2. pool and validation set by GCMC-MD
     path_pool, path_validation = workdir / 'pool.xyz', workdir / 'validation.xyz'
     if not path_pool.exists():
+        min_count = round(args.x_min * 8)
         slope = references[GUEST]  # mu_0: mean energy of a Li in the host (the reference fit's Li coefficient)
         pool, validation = [], []
         for k, offset in enumerate(MU_OFFSETS):
             mu = slope + offset
-            frames = gcmc_md(sampler, references, mu, 100 + k, frames_per_run, 25, workdir / f'md_pool_{k}')
-            held = gcmc_md(sampler, references, mu, 200 + k, validation_per_run, 50, workdir / f'md_held_{k}')
+            frames = gcmc_md(sampler, references, mu, 100 + k, frames_per_run, 25, workdir / f'md_pool_{k}', min_count)
+            held = gcmc_md(
+                sampler, references, mu, 200 + k, validation_per_run, 50, workdir / f'md_held_{k}', min_count
+            )
             frames = [f for f in frames if not too_close(f)]
             held = [f for f in held if not too_close(f)]
             counts = sorted({int(np.sum(f.numbers == 3)) for f in frames + held})

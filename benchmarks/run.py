@@ -8,7 +8,13 @@ HERE = Path(__file__).resolve().parent
 
 if __name__ == '__main__':
     quick = '--quick' in sys.argv
-    for script in sorted(HERE.glob('*_speed.py')) + [HERE / 'active_learning_efficiency.py']:
-        print(f'\n=== {script.name} ===', flush=True)
-        sys.argv = [str(script)] + (['--quick'] if quick else [])
+    runs = [(script, []) for script in sorted(HERE.glob('*_speed.py'))]
+    # label efficiency across x (0.25-1), then in the Li-vacancy regime where the loop converges (x >= 0.75)
+    runs += [
+        (HERE / 'active_learning_efficiency.py', []),
+        (HERE / 'active_learning_efficiency.py', ['--x-min', '0.75', '--random-seeds', '10']),
+    ]
+    for script, arguments in runs:
+        print(f'\n=== {script.name} {" ".join(arguments)} ===', flush=True)
+        sys.argv = [str(script)] + arguments + (['--quick'] if quick else [])
         runpy.run_path(str(script), run_name='__main__')
