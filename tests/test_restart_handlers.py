@@ -388,7 +388,9 @@ def test_training_script_writes_checkpoints(tmp_path, aiida_profile, monkeypatch
     """The script (motep in-process) writes checkpoint.mtp every `checkpoint_every` iterations, readable."""
     import json
 
-    monkeypatch.chdir(tmp_path)  # motep writes its own intermediate_*.mtp into the working directory
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the process's directory is not the fit's
 
     from aiida_mscale.data.mtp_potential import MtpPotentialData
     from aiida_mscale.mtp.potential_file import read_mtp
@@ -405,6 +407,9 @@ def test_training_script_writes_checkpoints(tmp_path, aiida_profile, monkeypatch
     checkpoint = read_mtp(tmp_path / 'checkpoint.mtp')
     assert checkpoint.is_trained
     assert not (tmp_path / 'checkpoint.mtp.partial').exists()
+    # motep's own intermediate_<step>.mtp lands in the fit's directory, not in the caller's
+    assert (tmp_path / 'intermediate_0.mtp').exists()
+    assert not list(elsewhere.iterdir())
 
 
 def test_parser_returns_the_checkpoint_of_a_run_cut_by_the_walltime(mtp_train_code, small_training_set, template):

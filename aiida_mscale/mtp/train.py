@@ -30,6 +30,7 @@ features the fit is motep's ``Trainer``, exactly as before.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -178,6 +179,7 @@ def train(inputs: dict, workdir: Path = Path('.')) -> dict:
     from aiida_mscale.mtp.potential_file import MtpPotential
     from aiida_mscale.mtp.potential_file import read_mtp as read_mtp_exact
 
+    workdir = Path(workdir).resolve()
     species = list(inputs['species'])
     numbers = [atomic_numbers[s] for s in species]
     steps = inputs.get('steps') or [{'method': 'minimize', 'kwargs': {'method': 'BFGS'}}]
@@ -218,7 +220,8 @@ def train(inputs: dict, workdir: Path = Path('.')) -> dict:
             loss=inputs.get('loss'),
             steps=[step],
         )
-        trainer.train(training_images)
+        with contextlib.chdir(workdir):  # motep's Trainer writes intermediate_<step>.mtp into the working directory
+            trainer.train(training_images)
         learning_curve.append({'step': index, 'method': step.get('method'), 'loss': recorder.values[start:]})
     motep_logger.removeHandler(recorder)
 
