@@ -32,6 +32,7 @@ import sys
 
 import numpy as np
 from aiida import load_profile, orm
+from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import multiscale_demo as demo  # noqa: E402  (the demo's settings: one source)
@@ -53,20 +54,9 @@ CODES = {
 }
 
 
-def merge(base: dict, deltas: dict) -> dict:
-    """``base`` with ``deltas`` merged in, nested dicts key by key (a copy)."""
-    result = copy.deepcopy(base)
-    for key, value in deltas.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
-
-
 def overrides() -> dict:
-    """The active-learning overrides: the demo's with :data:`DELTAS`."""
-    return merge(demo.overrides()['active_learning'], DELTAS)
+    """The active-learning overrides: the demo's with :data:`DELTAS` merged in (nested dicts key by key)."""
+    return recursive_merge(demo.overrides()['active_learning'], copy.deepcopy(DELTAS))
 
 
 def builder():
