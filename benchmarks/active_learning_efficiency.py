@@ -65,7 +65,8 @@ BATCH = 4
 #: Targets: these multiples of the validation force RMSE of the fit to the initial set plus the whole pool; the
 #: curves run until the tightest (first) is met.
 TARGET_FACTORS = (1.1, 1.25, 1.5)
-RANDOM_SEEDS = [1, 2, 3]
+#: random selections averaged (seeds 1..N; one with --quick)
+RANDOM_SELECTIONS = 3
 
 
 def host():
@@ -321,13 +322,15 @@ def main():
         help='lowest Li site fraction of the initial set and of GCMC (min_count); 0.75: the regime where the '
         'active-learning loop converges (docs/active_learning.md, runs F)',
     )
-    parser.add_argument('--random-seeds', type=int, default=len(RANDOM_SEEDS), help='random selections to average')
+    parser.add_argument(
+        '--random-seeds', type=int, default=RANDOM_SELECTIONS, help='random selections to average (seeds 1..N)'
+    )
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix='al_efficiency_'))
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     frames_per_run, validation_per_run = (8, 2) if args.quick else (16, 4)
-    seeds = RANDOM_SEEDS[:1] if args.quick else list(range(1, args.random_seeds + 1))
+    seeds = range(1, 2 if args.quick else args.random_seeds + 1)
 
     # 1. initial set
     path = workdir / 'initial.xyz'
