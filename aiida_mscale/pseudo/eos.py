@@ -8,7 +8,9 @@
   = sqrt of the mean square difference of the two E(V) curves, aligned at their minima, over V0 +- 6 %
   (K. Lejaeghere et al., Science 351, aad3000 (2016)).
 - :func:`unary_structure`: the ACWF unary crystals (FCC, BCC, SC one atom; Diamond two atoms, primitive
-  cells) at a given volume per cell; :func:`load_reference` reads ``acwf_ae_pbe.json``.
+  cells) at a given volume per cell; :func:`oxide_structure`: the four cubic ACWF oxides with a known prototype
+  (X2O anti-fluorite, XO rocksalt, XO2 fluorite, XO3 ReO3-type); :func:`crystal_structure` either;
+  :func:`load_reference` reads ``acwf_ae_pbe.json``.
 
 Units: Angstrom^3 per cell, eV per cell, eV/Angstrom^3 for B0 (x ``EV_PER_ANGSTROM3_IN_GPA`` = GPa).
 """
@@ -117,9 +119,13 @@ def load_reference(path: pathlib.Path | str = REFERENCE_FILE) -> dict:
     return json.loads(pathlib.Path(path).read_text())
 
 
-def reference_fit(reference: dict, element: str, prototype: str) -> dict:
-    """``{'v0', 'b0', 'b1', 'num_atoms'}`` of ``element`` in the unary ``prototype`` (BCC, FCC, SC, Diamond)."""
-    entry = reference['unaries'][f'{element}-X/{prototype}']
+def reference_fit(reference: dict, element: str, crystal: str) -> dict:
+    """``{'v0', 'b0', 'b1', 'num_atoms'}`` of ``element`` in ``crystal``: a unary prototype (BCC, FCC, SC, Diamond)
+    or an oxide configuration (X2O, XO, XO2, XO3; X2O3 and X2O5 are in the file too)."""
+    if crystal.startswith('X'):  # the oxide configurations X2O, XO, ...; the unary prototypes never start with X
+        entry = reference['oxides'][f'{element}-{crystal}']
+    else:
+        entry = reference['unaries'][f'{element}-X/{crystal}']
     return {
         'v0': entry['min_volume'],
         'b0': entry['bulk_modulus_ev_ang3'],
@@ -129,6 +135,9 @@ def reference_fit(reference: dict, element: str, prototype: str) -> dict:
 
 
 PROTOTYPES = ('BCC', 'FCC', 'SC', 'Diamond')
+#: The ACWF oxides built here: the cubic ones whose prototype is a textbook structure. The study's X2O3 and X2O5
+#: cells (10 and 14 atoms) are its own constructions, not rebuilt here.
+OXIDES = ('X2O', 'XO', 'XO2', 'XO3')
 
 
 def unary_structure(element: str, prototype: str, volume: float):
@@ -149,3 +158,38 @@ def unary_structure(element: str, prototype: str, volume: float):
     if prototype == 'SC':
         return bulk(element, 'sc', a=volume ** (1 / 3))
     return bulk(element, 'diamond', a=(4.0 * volume) ** (1 / 3))
+
+
+def oxide_structure(element: str, configuration: str, volume: float):
+    """ASE Atoms of the ACWF oxide ``configuration`` of ``element`` with cell volume ``volume`` (Angstrom^3).
+
+    The cubic prototypes of the ACWF oxide set (E. Bosoni et al., Nat. Rev. Phys. 6, 45 (2024), Fig. 1), in the
+    cells of the study's ``num_atoms``: XO rocksalt (Fm-3m, 2 atoms), XO2 fluorite and X2O anti-fluorite (Fm-3m,
+    3 atoms), all three in the primitive FCC cell, a^3 = 4 V; XO3 the ReO3 type (Pm-3m, 4 atoms), a^3 = V.
+    """
+    import numpy as np
+    from ase import Atoms
+
+    if configuration not in OXIDES:
+        raise ValueError(f'unknown oxide configuration {configuration!r}; known: {OXIDES}')
+    if not volume > 0:
+        raise ValueError(f'volume must be positive, not {volume!r}')
+    if configuration == 'XO3':
+        a = volume ** (1 / 3)
+        positions = [(0, 0, 0), (a / 2, 0, 0), (0, a / 2, 0), (0, 0, a / 2)]
+        return Atoms([element, 'O', 'O', 'O'], positions=positions, cell=np.eye(3) * a, pbc=True)
+    a = (4.0 * volume) ** (1 / 3)
+    cell = a / 2 * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=float)
+    quarter, three_quarters = np.full(3, a / 4), np.full(3, 3 * a / 4)
+    if configuration == 'XO':
+        return Atoms([element, 'O'], positions=[(0, 0, 0), (a / 2, 0, 0)], cell=cell, pbc=True)
+    if configuration == 'XO2':
+        return Atoms([element, 'O', 'O'], positions=[(0, 0, 0), quarter, three_quarters], cell=cell, pbc=True)
+    return Atoms(['O', element, element], positions=[(0, 0, 0), quarter, three_quarters], cell=cell, pbc=True)
+
+
+def crystal_structure(element: str, crystal: str, volume: float):
+    """:func:`unary_structure` for a prototype (BCC, FCC, SC, Diamond), :func:`oxide_structure` for an oxide."""
+    if crystal in OXIDES:
+        return oxide_structure(element, crystal, volume)
+    return unary_structure(element, crystal, volume)

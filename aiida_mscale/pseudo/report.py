@@ -55,7 +55,46 @@ def verification_table(verification: dict) -> str:
         )
     for element, message in sorted(verification.get('missing', {}).items()):
         lines.append(f'| {element} | not generated | | | | | | | | | | | | {message} |')
-    return '\n'.join(lines) + '\n'
+    oxides = oxide_table(verification)
+    return '\n'.join(lines) + '\n' + (f'\n{oxides}' if oxides else '')
+
+
+def oxide_table(verification: dict) -> str:
+    """One row per element and ACWF oxide whose EOS ran (the element's dataset with the family's O dataset):
+    V0 (Angstrom^3 per cell) and B0 (GPa) and their errors against the all-electron reference, nu, Delta; '' if
+    none ran."""
+    rows = []
+    for element, entry in sorted(verification['elements'].items()):
+        for configuration, eos in sorted((entry.get('oxides') or {}).items()):
+            failures = [f for f in entry['failures'] if f.split(' ', 2)[1:2] == [configuration]]
+            rows.append(
+                '| '
+                + ' | '.join(
+                    [
+                        element,
+                        configuration,
+                        _number(eos.get('v0'), 1, 3),
+                        _number(eos.get('b0_gpa'), 1, 1),
+                        _number(eos.get('v0_relative_error'), 100),
+                        _number(eos.get('b0_relative_error'), 100),
+                        _number(eos.get('b1_relative_error'), 100),
+                        _number(eos.get('nu'), 1, 3),
+                        _number(eos.get('delta'), 1, 2),
+                        'pass' if not failures else 'FAIL: ' + '; '.join(failures),
+                    ]
+                )
+                + ' |'
+            )
+    if not rows:
+        return ''
+    header = [
+        'Oxides (the element with the O dataset of the same family; V0 per cell of the ACWF structure):',
+        '',
+        '| element | oxide | V0 (A^3/cell) | B0 (GPa) | V0 error (%) | B0 error (%) | B1 error (%) | nu '
+        '| Delta (meV/atom) | verdict |',
+        '|---|---|---|---|---|---|---|---|---|---|',
+    ]
+    return '\n'.join(header + rows) + '\n'
 
 
 def merge_verifications(verifications: list[dict]) -> dict:

@@ -10,6 +10,9 @@ Per element, all as provenance nodes:
 3. (same protocols) a 7-point equation of state at that cutoff; :func:`fit_equation_of_state`
    (calcfunction) fits Birch-Murnaghan and, for PBE, compares V0, B0, B1 with the all-electron reference of
    the ACWF study (relative errors, nu, Delta; :mod:`aiida_mscale.pseudo.eos`).
+4. (``verification.oxides``, e.g. ``['XO', 'XO2']``; needs O in the family) the same equation of state of each
+   element's ACWF oxides (:data:`aiida_mscale.pseudo.eos.OXIDES`) with the family's own O dataset, at the larger
+   of the element's and O's converged cutoffs: a second crystal per element, in a bonding environment of its own.
 
 :func:`summarize_verification` (calcfunction) collects the verdicts and the recommended cutoffs into one
 ``verification`` node; the family (``CutoffsPseudoPotentialFamily``, so ``get_recommended_cutoffs`` works) is
@@ -59,27 +62,29 @@ def prototype_of(element: str) -> str:
     return PROTOTYPE.get(element, DEFAULT_PROTOTYPE)
 
 
-def kpoints_distance_of(element: str, verification: dict) -> float:
-    """The k-point spacing (1/Angstrom) of ``element``'s pw.x runs: the protocol's ``kpoints_distance``, or the
-    ``kpoints_distance_by_prototype`` entry of the element's crystal where that is finer (a cap, never coarser)."""
+def kpoints_distance_of(element: str, verification: dict, crystal: str | None = None) -> float:
+    """The k-point spacing (1/Angstrom) of ``element``'s pw.x runs on ``crystal`` (default: its unary prototype):
+    the protocol's ``kpoints_distance``, or the ``kpoints_distance_by_prototype`` entry of that crystal (a prototype
+    or an oxide configuration) where that is finer (a cap, never coarser)."""
     spacing = float(verification['kpoints_distance'])
-    capped = (verification.get('kpoints_distance_by_prototype') or {}).get(prototype_of(element))
+    capped = (verification.get('kpoints_distance_by_prototype') or {}).get(crystal or prototype_of(element))
     return min(spacing, float(capped)) if capped is not None else spacing
 
 
-def verification_kpoints(element: str, verification: dict) -> orm.KpointsData:
-    """The Monkhorst-Pack mesh of every pw.x run of ``element`` (cutoff scan and all EOS volumes).
+def verification_kpoints(element: str, verification: dict, crystal: str | None = None) -> orm.KpointsData:
+    """The Monkhorst-Pack mesh of every pw.x run of ``element`` on ``crystal`` (default: its unary prototype; the
+    cutoff scan and all EOS volumes).
 
-    One mesh per element, from its ACWF unary cell at the all-electron volume and :func:`kpoints_distance_of`: a
+    One mesh per crystal, from its ACWF cell at the all-electron volume and :func:`kpoints_distance_of`: a
     mesh that changed with the volume would put steps into E(V).
     """
     from aiida_mscale.pseudo import eos
 
-    prototype = prototype_of(element)
-    v0 = eos.reference_fit(eos.load_reference(), element, prototype)['v0']
+    crystal = crystal or prototype_of(element)
+    v0 = eos.reference_fit(eos.load_reference(), element, crystal)['v0']
     mesh = orm.KpointsData()
-    mesh.set_cell_from_structure(orm.StructureData(ase=eos.unary_structure(element, prototype, v0)))
-    mesh.set_kpoints_mesh_from_density(kpoints_distance_of(element, verification))
+    mesh.set_cell_from_structure(orm.StructureData(ase=eos.crystal_structure(element, crystal, v0)))
+    mesh.set_kpoints_mesh_from_density(kpoints_distance_of(element, verification, crystal))
     kpoints = orm.KpointsData()
     kpoints.set_kpoints_mesh(mesh.get_kpoints_mesh()[0])
     return kpoints
@@ -236,24 +241,18 @@ def summarize_verification(settings: orm.Dict, **nodes) -> orm.Dict:
         entry['cutoff_wfc'], entry['cutoff_rho'] = wfc, rho
         cutoffs[element] = {'cutoff_wfc': wfc, 'cutoff_rho': rho}
         eos_node = nodes.get(f'{element}_eos')
-        if eos_node is not None and 'fit_error' in eos_node.get_dict():
-            entry['eos'] = {'prototype': eos_node['prototype']}
-            failures.append(f'EOS fit failed: {eos_node["fit_error"]}')
-        elif eos_node is not None:
-            fit = eos_node.get_dict()
-            entry['eos'] = {
-                key: fit.get(key)
-                for key in ('prototype', 'v0_relative_error', 'b0_relative_error', 'b1_relative_error', 'nu', 'delta')
-            }
-            entry['eos']['v0'] = fit['fit']['v0']
-            entry['eos']['b0_gpa'] = fit['b0_gpa']
-            if 'nu' in fit:
-                if fit['nu'] > tolerances['nu']:
-                    failures.append(f'EOS nu = {fit["nu"]:.2f} > {tolerances["nu"]}')
-                if abs(fit['v0_relative_error']) > tolerances['v0_relative_error']:
-                    failures.append(f'V0 error {fit["v0_relative_error"] * 100:.2f} %')
-                if abs(fit['b0_relative_error']) > tolerances['b0_relative_error']:
-                    failures.append(f'B0 error {fit["b0_relative_error"] * 100:.1f} %')
+        if eos_node is not None:
+            entry['eos'], eos_failures = _eos_entry(eos_node.get_dict(), tolerances, '')
+            failures += eos_failures
+        oxide_keys = sorted(key for key in nodes if key.startswith(f'{element}_eos_'))
+        if oxide_keys:
+            entry['oxides'] = {}
+            for key in oxide_keys:
+                configuration = key.rsplit('_', 1)[1]
+                entry['oxides'][configuration], eos_failures = _eos_entry(
+                    nodes[key].get_dict(), tolerances, f' {configuration}'
+                )
+                failures += eos_failures
         entry['failures'] = failures
         entry['passed'] = not failures
         if failures:
@@ -279,6 +278,28 @@ def summarize_verification(settings: orm.Dict, **nodes) -> orm.Dict:
     )
 
 
+def _eos_entry(fit: dict, tolerances: dict, crystal: str) -> tuple[dict, list[str]]:
+    """The summary of one :func:`fit_equation_of_state` result and its failures (``crystal``: '' for the unary
+    prototype, ' XO2' etc. for an oxide, named in every failure so that the verdict says which crystal failed)."""
+    if 'fit_error' in fit:
+        return {'prototype': fit['prototype']}, [f'EOS{crystal} fit failed: {fit["fit_error"]}']
+    entry = {
+        key: fit.get(key)
+        for key in ('prototype', 'v0_relative_error', 'b0_relative_error', 'b1_relative_error', 'nu', 'delta')
+    }
+    entry['v0'] = fit['fit']['v0']
+    entry['b0_gpa'] = fit['b0_gpa']
+    failures = []
+    if 'nu' in fit:
+        if fit['nu'] > tolerances['nu']:
+            failures.append(f'EOS{crystal} nu = {fit["nu"]:.2f} > {tolerances["nu"]}')
+        if abs(fit['v0_relative_error']) > tolerances['v0_relative_error']:
+            failures.append(f'V0{crystal} error {fit["v0_relative_error"] * 100:.2f} %')
+        if abs(fit['b0_relative_error']) > tolerances['b0_relative_error']:
+            failures.append(f'B0{crystal} error {fit["b0_relative_error"] * 100:.1f} %')
+    return entry, failures
+
+
 # ---------------------------------------------------------------------------------------- the work chain
 class Tolerances(ParameterModel):
     transferability: PositiveFloat
@@ -298,10 +319,13 @@ class VerificationSettings(ParameterModel):
     reference_cutoff: Annotated[float, Field(gt=5, le=500)]
     dual: Annotated[float, Field(ge=4, le=16)]
     kpoints_distance: Annotated[float, Field(gt=0.02, le=2.0)]
-    # a finer spacing for the elements verified on one crystal (``PROTOTYPE``), e.g. the metallic fictitious SC
+    # a finer spacing for the elements verified on one crystal (``PROTOTYPE``), e.g. the metallic fictitious SC,
+    # or for one oxide configuration
     kpoints_distance_by_prototype: dict[
-        Literal['BCC', 'FCC', 'SC', 'Diamond'], Annotated[float, Field(gt=0.02, le=2.0)]
+        Literal['BCC', 'FCC', 'SC', 'Diamond', 'X2O', 'XO', 'XO2', 'XO3'], Annotated[float, Field(gt=0.02, le=2.0)]
     ] = Field(default_factory=dict)
+    # the ACWF oxides whose EOS is run for every element but O (with the family's O dataset); [] for none
+    oxides: list[Literal['X2O', 'XO', 'XO2', 'XO3']] = Field(default_factory=list, max_length=4)
     smearing: Literal['cold', 'gaussian', 'mv', 'mp', 'fd']
     degauss: Annotated[float, Field(gt=0, le=0.2)]
     conv_thr_per_atom: Annotated[float, Field(gt=0, le=1e-4)]
@@ -338,6 +362,12 @@ def validate_inputs(inputs, _):
         return str(exception)
     if verification.pw and 'pw_code' not in inputs:
         return 'verification with pw.x (protocol moderate/precise) needs `pw_code`'
+    if verification.oxides and not (verification.pw and verification.eos):
+        return f'verification.oxides {verification.oxides} needs the pw.x equation of state (`pw` and `eos` true)'
+    if verification.oxides and 'O' not in elements:
+        return f'verification.oxides {verification.oxides} needs O among the elements (its dataset is in the oxides)'
+    if len(set(verification.oxides)) != len(verification.oxides):
+        return f'verification.oxides repeats a configuration: {verification.oxides}'
     label = inputs['family_label'].value
     if orm.QueryBuilder().append(orm.Group, filters={'label': label}).count():
         return f'a group `{label}` already exists: choose another family_label or delete it'
@@ -407,6 +437,8 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
     ):
         """A builder at ``protocol`` (coarse / moderate / precise), ``overrides`` merged into the inputs."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
+        if 'O' not in elements and 'oxides' not in ((overrides or {}).get('verification') or {}):
+            inputs['verification']['oxides'] = []  # the protocol's oxides need O; an explicit request is validated
         builder = cls.get_builder()
         builder.code = code
         builder.elements = orm.List(list(elements))
@@ -468,22 +500,29 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
     def should_run_pw(self):
         return bool(self.inputs.verification.get_dict().get('pw'))
 
-    def _reference(self, element):
+    @staticmethod
+    def _system(key: str) -> tuple[str, str]:
+        """(element, crystal) of a run key's system: ``Na`` is Na's unary prototype, ``Na_XO2`` its XO2 oxide."""
+        element, _, crystal = key.partition('_')
+        return element, crystal or prototype_of(element)
+
+    def _reference(self, element, crystal=None):
         from aiida_mscale.pseudo import eos
 
-        return eos.reference_fit(eos.load_reference(), element, prototype_of(element))
+        return eos.reference_fit(eos.load_reference(), element, crystal or prototype_of(element))
 
-    def _pw_builder(self, element, volume, ecutwfc):
+    def _pw_builder(self, element, volume, ecutwfc, crystal=None):
         from aiida_mscale.pseudo import eos
 
         v = self.inputs.verification.get_dict()
+        crystal = crystal or prototype_of(element)
         PwCalculation = CalculationFactory('quantumespresso.pw')
-        atoms = eos.unary_structure(element, prototype_of(element), volume)
+        atoms = eos.crystal_structure(element, crystal, volume)
         builder = PwCalculation.get_builder()
         builder.code = self.inputs.pw_code
         builder.structure = orm.StructureData(ase=atoms)
-        builder.kpoints = verification_kpoints(element, v)
-        builder.pseudos = {element: self.ctx.pseudos[element]}
+        builder.kpoints = verification_kpoints(element, v, crystal)
+        builder.pseudos = {kind: self.ctx.pseudos[kind] for kind in sorted(set(atoms.get_chemical_symbols()))}
         builder.parameters = orm.Dict(
             {
                 'CONTROL': {'calculation': 'scf', 'tstress': True, 'tprnfor': True},
@@ -548,12 +587,21 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             return self.exit_codes.ERROR_PW_FAILED.format(message='; '.join(failed_all))
         return None
 
-    def _volumes(self, element):
+    def _volumes(self, element, crystal=None):
         import numpy as np
 
         v = self.inputs.verification.get_dict()
-        v0 = self._reference(element)['v0']
+        v0 = self._reference(element, crystal)['v0']
         return [float(v0 * (1 + x)) for x in np.linspace(-v['eos_range'], v['eos_range'], v['eos_points'])]
+
+    def _eos_systems(self) -> list[str]:
+        """The EOS systems: every element with a converged cutoff on its prototype, then ``<El>_<oxide>`` for every
+        element but O and every configuration of ``verification.oxides`` (when O's cutoff is there too)."""
+        systems = list(self.ctx.cutoff_results)
+        if 'O' in self.ctx.cutoff_results:
+            oxides = self.inputs.verification.get_dict().get('oxides', [])
+            systems += [f'{e}_{c}' for e in self.ctx.cutoff_results if e != 'O' for c in oxides]
+        return systems
 
     def should_run_eos(self):
         return bool(self.inputs.verification.get_dict().get('eos', True))
@@ -563,31 +611,32 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
 
     def run_eos(self):
         v = self.inputs.verification.get_dict()
-        keys = [f'{element}_v{index}' for element in self.ctx.cutoff_results for index in range(v['eos_points'])]
+        keys = [f'{system}_v{index}' for system in self._eos_systems() for index in range(v['eos_points'])]
         self._run_pool('eos', keys, 'submit_eos')
 
     def submit_eos(self, key):
-        element, index = key.split('_v')
-        ecutwfc = self.ctx.cutoff_results[element]['cutoff_wfc']
-        builder = self._pw_builder(element, self._volumes(element)[int(index)], ecutwfc)
+        system, index = key.rsplit('_v', 1)
+        element, crystal = self._system(system)
+        kinds = {element, 'O'} if system != element else {element}  # an oxide: the larger of the two cutoffs
+        ecutwfc = max(self.ctx.cutoff_results[kind]['cutoff_wfc'] for kind in kinds)
+        builder = self._pw_builder(element, self._volumes(element, crystal)[int(index)], ecutwfc, crystal)
         builder.metadata.call_link_label = f'eos_{key}'
         return self.submit(builder)
 
     def inspect_eos(self):
-        from aiida_mscale.pseudo import eos
-
         v = self.inputs.verification.get_dict()
         self.ctx.eos_results = {}
         failed_all = []
-        for element in self.ctx.cutoff_results:
-            runs, failed = self._collect('eos', element, [f'v{i}' for i in range(v['eos_points'])])
+        for system in self._eos_systems():
+            runs, failed = self._collect('eos', system, [f'v{i}' for i in range(v['eos_points'])])
             failed_all += failed
             if failed:
                 continue
-            settings = {'prototype': prototype_of(element)}
+            element, crystal = self._system(system)
+            settings = {'prototype': crystal}
             if self.inputs.functional.value == 'PBE':
-                settings['reference'] = eos.reference_fit(eos.load_reference(), element, prototype_of(element))
-            self.ctx.eos_results[element] = fit_equation_of_state(orm.Dict(settings), **runs)
+                settings['reference'] = self._reference(element, crystal)
+            self.ctx.eos_results[system] = fit_equation_of_state(orm.Dict(settings), **runs)
         if failed_all:
             self.report('; '.join(failed_all))
             return self.exit_codes.ERROR_PW_FAILED.format(message='; '.join(failed_all))
@@ -612,8 +661,9 @@ class PseudoFamilyWorkChain(RollingPoolMixin, ProtocolMixin, WorkChain):
             nodes[f'{element}_transferability'] = self.ctx.transferability[element]
             if element in self.ctx.get('cutoff_results', {}):
                 nodes[f'{element}_cutoff'] = self.ctx.cutoff_results[element]
-            if element in self.ctx.get('eos_results', {}):
-                nodes[f'{element}_eos'] = self.ctx.eos_results[element]
+            for system, fit in self.ctx.get('eos_results', {}).items():
+                if system == element or system.startswith(f'{element}_'):  # Na, Na_XO2 -> Na_eos, Na_eos_XO2
+                    nodes[f'{element}_eos{system[len(element) :]}'] = fit
         self.ctx.summary = summarize_verification(settings, **nodes)
         self.out('verification', self.ctx.summary)
         self.out('pseudos', dict(self.ctx.pseudos))
