@@ -135,6 +135,7 @@ def export_families(labels: list[str], profile: str) -> tuple[dict, dict]:
     """The merged ``verification`` of the families ``labels`` (SQL ``like`` patterns allowed) with the uuid of
     each element's nodes, and the ``measured_cutoffs.yaml`` entries of their pw.x cutoff scans."""
     from aiida import load_profile, orm
+    from aiida.common.links import LinkType
 
     load_profile(profile)
     groups = []
@@ -148,7 +149,13 @@ def export_families(labels: list[str], profile: str) -> tuple[dict, dict]:
         verification = orm.load_node(group.base.extras.get('verification_uuid'))
         workchain = orm.load_node(group.base.extras.get('workchain_uuid'))
         verifications.append(verification.get_dict())
-        pw = [n for n in workchain.called_descendants if n.process_label == 'PwCalculation']
+        # the summary's inputs name each element's nodes: <El>_transferability, <El>_cutoff (a converge_cutoff result)
+        inputs = {link.link_label: link.node for link in verification.creator.base.links.get_incoming().all()}
+        unary_meshes = {}  # element -> the mesh of its unary runs (one mesh for every cutoff and volume)
+        for link in workchain.base.links.get_outgoing(link_type=LinkType.CALL_CALC).all():
+            if link.node.process_label == 'PwCalculation' and link.link_label.startswith('cutoff_'):
+                element = link.link_label[len('cutoff_') :].rsplit('_c', 1)[0]
+                unary_meshes[element] = [int(k) for k in link.node.inputs.kpoints.get_kpoints_mesh()[0]]
         for element in verification['elements']:
             nodes[element] = {
                 'family': group.label,
@@ -157,17 +164,15 @@ def export_families(labels: list[str], profile: str) -> tuple[dict, dict]:
                 'date': workchain.ctime.date().isoformat(),
                 'wall_time_s': round((workchain.mtime - workchain.ctime).total_seconds()),
             }
-            if pw and len(verification['elements']) == 1:  # one mesh for every cutoff and volume of the element
-                nodes[element]['kpoints_mesh'] = [int(k) for k in pw[0].inputs.kpoints.get_kpoints_mesh()[0]]
-        for converge in (n for n in workchain.called_descendants if n.process_label == 'converge_cutoff'):
-            generations = [n for n in workchain.called_descendants if n.process_label == 'PseudoGenerationCalculation']
-            [element] = verification['elements']  # one element per family when a scan is exported
-            transferability = generations[0].outputs.transferability
-            result = converge.outputs.result
-            scans[element] = measured_entry(
-                result.get_dict(), transferability['wfc_cutoff_estimate'], result.uuid, transferability['dataset']
-            )
-            scans[element]['date'] = nodes[element]['date']
+            if element in unary_meshes:
+                nodes[element]['kpoints_mesh'] = unary_meshes[element]
+            result = inputs.get(f'{element}_cutoff')
+            if result is not None:
+                transferability = inputs[f'{element}_transferability']
+                scans[element] = measured_entry(
+                    result.get_dict(), transferability['wfc_cutoff_estimate'], result.uuid, transferability['dataset']
+                )
+                scans[element]['date'] = nodes[element]['date']
     return {'verification': merge_verifications(verifications), 'nodes': nodes}, scans
 
 
