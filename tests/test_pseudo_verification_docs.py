@@ -127,3 +127,21 @@ def test_setup_family_description_names_the_eos_verdicts(aiida_profile, fe_passe
     assert f'pass Fe; FAIL N ({N_FAILURE}); NOT VERIFIED Co.' in text
     pbesol = summary('PBEsol')
     assert 'measured_eos' not in pbesol and 'equation of state' not in family_description(pbesol)
+
+
+def test_verdicts_of_a_dataset_in_two_sets_combine(fe_passes_n_fails):
+    """N's unary fails in one set, its XO2 oxide in another: the verdict has both failures; Fe passes in both."""
+    oxide_failure = 'EOS XO2 nu = 0.50 > 0.33'
+    oxides = _set(
+        {
+            'N': _entry('N', N_EOS, [N_FAILURE, oxide_failure]),
+            'Fe': _entry('Fe', FE_EOS),
+        }
+    )
+    verdicts = v.eos_verdicts({'pw-PBE': _set(fe_passes_n_fails), 'pw-PBE-oxides': oxides})
+    n = verdicts['N.pbe-n-kjpaw_psl.1.0.0.UPF']
+    assert n['failures'] == [N_FAILURE, oxide_failure] and not n['passed']
+    assert verdicts['Fe.pbe-n-kjpaw_psl.1.0.0.UPF']['passed']
+    # the order of the sets does not change the verdict
+    swapped = v.eos_verdicts({'a': oxides, 'b': _set(fe_passes_n_fails)})['N.pbe-n-kjpaw_psl.1.0.0.UPF']
+    assert sorted(swapped['failures']) == sorted(n['failures'])
