@@ -145,3 +145,18 @@ def test_verdicts_of_a_dataset_in_two_sets_combine(fe_passes_n_fails):
     # the order of the sets does not change the verdict
     swapped = v.eos_verdicts({'a': oxides, 'b': _set(fe_passes_n_fails)})['N.pbe-n-kjpaw_psl.1.0.0.UPF']
     assert sorted(swapped['failures']) == sorted(n['failures'])
+
+
+def test_export_refuses_contradictory_options_and_unknown_profiles(capsys):
+    """Bad input of the export command: an error naming it and exit status 2, no traceback, nothing written."""
+    before = v.RESULTS_FILE.read_text()
+    for argv, message in [
+        (['export', '--profile', 'p', '--cutoffs-only', '--set', 'pw-PBE', 'f'], 'give either --set'),
+        (['export', '--profile', 'p', 'f'], 'give either --set'),
+        (['export', '--profile', 'no-such-profile', '--cutoffs-only', 'f'], 'no-such-profile'),
+    ]:
+        with pytest.raises(SystemExit) as info:
+            v.main(argv)
+        assert info.value.code == 2
+        assert message in capsys.readouterr().err
+    assert v.RESULTS_FILE.read_text() == before

@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest='command', required=True)
     export = commands.add_parser('export', help='read verification nodes into verification_results.yaml')
     export.add_argument('--profile', required=True)
-    export.add_argument('--set', required=True, help=f'set name ({", ".join(SETS)})')
+    export.add_argument('--set', help=f'set name ({", ".join(SETS)}); required unless --cutoffs-only')
     export.add_argument('--settings', help='how the runs were made (required for a new set)')
     export.add_argument(
         '--keep-measured-cutoffs',
@@ -214,14 +214,28 @@ def main(argv: list[str] | None = None) -> int:
         help="do not write these families' cutoff scans into measured_cutoffs.yaml (a check of the measured cutoff, "
         'not a scan)',
     )
+    export.add_argument(
+        '--cutoffs-only',
+        action='store_true',
+        help="write only these families' cutoff scans into measured_cutoffs.yaml, no set (a scan without an EOS, e.g. "
+        'a higher reference cutoff, must not replace the EOS rows of a set)',
+    )
     export.add_argument('labels', nargs='+', help='family labels (SQL like patterns allowed)')
     docs = commands.add_parser('docs', help='render verification_results.yaml into the docs')
     docs.add_argument('--check', action='store_true', help='exit 1 if the docs differ, change nothing')
     docs.add_argument('--file', type=pathlib.Path, default=DOCS_FILE)
     args = parser.parse_args(argv)
     if args.command == 'export':
-        exported, scans = export_families(args.labels, args.profile)
-        write_results(merge_into(load_results(), args.set, exported, args.settings))
+        if args.cutoffs_only == bool(args.set) or (args.cutoffs_only and args.keep_measured_cutoffs):
+            parser.error('give either --set (and optionally --keep-measured-cutoffs) or --cutoffs-only')
+        from aiida.common.exceptions import ProfileConfigurationError
+
+        try:
+            exported, scans = export_families(args.labels, args.profile)
+        except (ValueError, ProfileConfigurationError) as exception:  # no such profile or family
+            parser.error(str(exception))
+        if not args.cutoffs_only:
+            write_results(merge_into(load_results(), args.set, exported, args.settings))
         if args.keep_measured_cutoffs:
             scans = {}
         if scans:
@@ -231,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             measured['elements'].update(scans)
             measured['settings']['updated'] = datetime.date.today().isoformat()
             MEASURED_FILE.write_text(header + yaml.safe_dump(measured, sort_keys=True, width=120))
-        print(f'{args.set}: {", ".join(sorted(exported["nodes"]))}; scans: {", ".join(sorted(scans)) or "none"}')
+        elements, scanned = ', '.join(sorted(exported['nodes'])), ', '.join(sorted(scans)) or 'none'
+        print(f'{args.set or "no set"}: {elements}; scans: {scanned}')
         return 0
     equal = update_docs(args.file, check=args.check)
     if args.check and not equal:
